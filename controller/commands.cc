@@ -1,0 +1,343 @@
+#include "controller/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "controller/duration.h"
+#include "controller/exit_codes.h"
+#include "controller/history.h"
+#include "controller/lock.h"
+#include "controller/nginx.h"
+#include "controller/process.h"
+#include "controller/rollout.h"
+#include "controller/state.h"
+#include "controller/watch.h"
+
+namespace bgctl {
+namespace {
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+void OnStopSignal(int) { g_stop_requested = 1; }
+
+// SIGINT/SIGTERM only set a flag: the rollout checks it between actions, so
+// nginx's file is never left half-written, however many signals arrive.
+void CatchStopSignals() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int Fail(Reporter* out, int code, const std::string& message) {
+  out->Error(message);
+  out->Finish(code);
+  return code;
+}
+
+// Everything a command that changes the service holds while it runs.
+struct Session {
+  Config config;
+  Env env = RealEnv();
+  std::unique_ptr<Reporter> out;
+  std::unique_ptr<Nginx> nginx;
+  Lock lock;
+  State state;
+  RolloutContext ctx;
+};
+
+// Loads the config. Exit code 2 on a bad config.
+int LoadSessionConfig(const CommandLine& cl, Session* s) {
+  s->out = std::make_unique<Reporter>(s->env.clock, cl.json);
+  std::string err;
+  if (!LoadConfig(cl.config_path, &s->config, &err))
+    return Fail(s->out.get(), kExitUsage, err);
+  return kExitOk;
+}
+
+// Loads the config, takes the lock and loads the state. A rollout whose
+// owner died (we hold its lock now) is marked interrupted.
+int OpenSession(const CommandLine& cl, Session* s) {
+  if (int code = LoadSessionConfig(cl, s)) return code;
+  std::string err;
+  const Config& cfg = s->config;
+  if (!s->env.fs->MakeDirs(cfg.state_dir, 0700, &err))
+    return Fail(s->out.get(), kExitFailed, err);
+  int holder = 0;
+  if (!s->lock.TryAcquire(cfg.state_dir + "/lock", &holder, &err))
+    return Fail(s->out.get(), kExitBusy, err);
+  RolloutContext& ctx = s->ctx;
+  ctx.config = &s->config;
+  ctx.env = s->env;
+  ctx.out = s->out.get();
+  ctx.stop_requested = &g_stop_requested;
+  ctx.self.pid = getpid();
+  ReadStartTime(ctx.self.pid, &ctx.self.start_time);
+  ctx.self_argv = cl.self_argv;
+  ctx.state_path = cfg.state_dir + "/state.json";
+  ctx.history_path = cfg.state_dir + "/history.jsonl";
+  s->nginx = std::make_unique<Nginx>(cfg.nginx, cfg.dir, s->env);
+  ctx.nginx = s->nginx.get();
+  if (!LoadState(s->env.fs, ctx.state_path, &s->state, &err))
+    return Fail(s->out.get(), kExitFailed, err);
+  if (s->state.phase == Phase::kProgressing) {
+    s->out->Error("the rollout driven by bgctl pid " +
+                  std::to_string(s->state.owner_pid) +
+                  " was interrupted; it is now phase interrupted");
+    s->state.phase = Phase::kInterrupted;
+    s->state.owner_pid = 0;
+    if (!Persist(&ctx, &s->state, &err))
+      return Fail(s->out.get(), kExitFailed, err);
+  }
+  return kExitOk;
+}
+
+// Runs `op` inside a session and reports its outcome and the final status.
+template <typename Op>
+int RunTransition(const CommandLine& cl, Op op) {
+  Session s;
+  if (int code = OpenSession(cl, &s)) return code;
+  std::string err;
+  ExitCode code = op(&s, &err);
+  if (code != kExitOk && code != kExitRolledBack && !err.empty())
+    s.out->Error(err);
+  s.out->Set("status", StatusJson(s.state, s.config));
+  s.out->Finish(code);
+  return code;
+}
+
+int CmdDeploy(const CommandLine& cl) {
+  std::string err;
+  if (!ValidateVersion(cl.version, &err)) {
+    std::fprintf(stderr, "bgctl: %s\n", err.c_str());
+    return kExitUsage;
+  }
+  CatchStopSignals();
+  Session s;
+  if (int code = OpenSession(cl, &s)) return code;
+  std::vector<StepConfig> steps;
+  if (!cl.steps.empty() &&
+      !ParseSteps(cl.steps, s.config.rollout, &steps, &err))
+    return Fail(s.out.get(), kExitUsage, "--steps: " + err);
+  ExitCode code = Deploy(&s.ctx, &s.state, cl.version, steps, &err);
+  if (code == kExitFailed && !err.empty() && s.state.phase != Phase::kRolledBack &&
+      s.state.phase != Phase::kAborted)
+    s.out->Error(err);
+  s.out->Set("status", StatusJson(s.state, s.config));
+  s.out->Finish(code);
+  return code;
+}
+
+int CmdPromote(const CommandLine& cl) {
+  CatchStopSignals();
+  return RunTransition(cl, [&](Session* s, std::string* err) {
+    return Promote(&s->ctx, &s->state, cl.full, err);
+  });
+}
+
+int CmdSetWeight(const CommandLine& cl) {
+  return RunTransition(cl, [&](Session* s, std::string* err) {
+    return SetWeight(&s->ctx, &s->state, cl.weight, err);
+  });
+}
+
+int CmdAbort(const CommandLine& cl) {
+  return RunTransition(cl, [&](Session* s, std::string* err) {
+    return Abort(&s->ctx, &s->state, err);
+  });
+}
+
+int CmdRollback(const CommandLine& cl) {
+  return RunTransition(cl, [&](Session* s, std::string* err) {
+    return Rollback(&s->ctx, &s->state, err);
+  });
+}
+
+// Internal: started detached by a promotion with keep_previous; sleeps, then
+// stops the previous instance if it is still the one kept.
+int CmdRetirePrevious(const CommandLine& cl) {
+  int64_t after = 0;
+  std::string err;
+  if (!ParseDuration(cl.after, &after, &err)) {
+    std::fprintf(stderr, "bgctl: --after: %s\n", err.c_str());
+    return kExitUsage;
+  }
+  Clock* clock = RealClock();
+  clock->SleepMs(after);
+  // Another command may hold the lock for a while: retry for up to 10 min.
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    int code = RunTransition(cl, [&](Session* s, std::string* e) {
+      return RetirePrevious(&s->ctx, &s->state, e);
+    });
+    if (code != kExitBusy) return code;
+    clock->SleepMs(1000);
+  }
+  return kExitBusy;
+}
+
+int CmdStatus(const CommandLine& cl) {
+  Session s;
+  if (int code = LoadSessionConfig(cl, &s)) return code;
+  std::string err;
+  if (cl.watch) {
+    int64_t interval = 0;
+    if (!ParseDuration(cl.interval, &interval, &err) || interval <= 0)
+      return Fail(s.out.get(), kExitUsage, "--interval: " + err);
+    return WatchStatus(s.config, s.env, interval, cl.count);
+  }
+  State state;
+  if (!LoadState(s.env.fs, s.config.state_dir + "/state.json", &state, &err))
+    return Fail(s.out.get(), kExitFailed, err);
+  // Without the lock: a rollout whose owner is gone is shown as interrupted.
+  if (state.phase == Phase::kProgressing &&
+      !s.env.processes->IsAlive({state.owner_pid, state.owner_start_time}))
+    state.phase = Phase::kInterrupted;
+  if (cl.json) {
+    std::printf("%s\n", StatusJson(state, s.config).dump(2).c_str());
+  } else {
+    std::fputs(StatusText(state, s.config).c_str(), stdout);
+  }
+  return kExitOk;
+}
+
+int CmdHistory(const CommandLine& cl) {
+  Session s;
+  if (int code = LoadSessionConfig(cl, &s)) return code;
+  std::vector<HistoryEntry> entries;
+  std::string err;
+  if (!ReadHistory(s.env.fs, s.config.state_dir + "/history.jsonl", &entries,
+                   &err))
+    return Fail(s.out.get(), kExitFailed, err);
+  if (cl.json) {
+    std::printf("%s\n", HistoryJson(entries).dump(2).c_str());
+  } else {
+    std::fputs(HistoryText(entries).c_str(), stdout);
+  }
+  return kExitOk;
+}
+
+// A throwaway nginx config that includes only the rendered upstream file, so
+// `nginx -t` checks bgctl's own output without touching the live files.
+std::string ValidationConf(const std::string& dir, const Config& cfg) {
+  return "pid " + dir + "/nginx.pid;\nerror_log stderr;\n"
+         "events {}\nhttp {\n  client_body_temp_path " + dir + ";\n"
+         "  proxy_temp_path " + dir + ";\n  fastcgi_temp_path " + dir + ";\n"
+         "  uwsgi_temp_path " + dir + ";\n  scgi_temp_path " + dir + ";\n"
+         "  access_log off;\n  include " + dir + "/upstream.conf;\n"
+         "  server { listen 127.0.0.1:1; location / { proxy_pass http://" +
+         cfg.nginx.upstream_name + "; } }\n}\n";
+}
+
+// Checks the config, renders the upstream file for both slots into a
+// temporary folder and has nginx test it, then runs the user's test command
+// against the live configuration.
+int CmdValidate(const CommandLine& cl) {
+  Session s;
+  if (int code = LoadSessionConfig(cl, &s)) return code;
+  const Config& cfg = s.config;
+  std::string err;
+  char tmpl[] = "/tmp/bgctl-validate-XXXXXX";
+  if (!mkdtemp(tmpl)) return Fail(s.out.get(), kExitFailed, "mkdtemp failed");
+  std::string dir = tmpl;
+  std::string upstream = RenderUpstream(
+      cfg.nginx.upstream_name, ServersForSplit(cfg.blue_port, cfg.green_port, 50), 1);
+  bool ok = s.env.fs->WriteFileAtomic(dir + "/upstream.conf", upstream, &err) &&
+            s.env.fs->WriteFileAtomic(dir + "/nginx.conf", ValidationConf(dir, cfg),
+                                      &err);
+  RunResult r;
+  if (ok) {
+    ok = s.env.processes->Run({cfg.nginx.test_command[0], "-t", "-q", "-c",
+                               dir + "/nginx.conf", "-p", dir, "-e", "stderr"},
+                              cfg.dir, 30000, &r, &err) &&
+         r.exit_code == 0;
+    if (!ok && err.empty()) err = "rendered upstream rejected by nginx: " + r.output;
+  }
+  std::string ignored;
+  for (const char* f : {"/upstream.conf", "/nginx.conf", "/nginx.pid"})
+    s.env.fs->Remove(dir + f, &ignored);
+  rmdir(dir.c_str());
+  if (!ok) return Fail(s.out.get(), kExitUsage, err);
+  Nginx nginx(cfg.nginx, cfg.dir, s.env);
+  if (!nginx.Test(&err)) return Fail(s.out.get(), kExitUsage, err);
+  s.out->Event("valid", cl.config_path +
+                            ": configuration valid; the rendered upstream and "
+                            "the live nginx configuration pass `nginx -t`");
+  s.out->Finish(kExitOk);
+  return kExitOk;
+}
+
+}  // namespace
+
+const std::vector<CommandInfo>& CommandTable() {
+  static const std::vector<CommandInfo> table = {
+      {"deploy", "start a version in the free slot, step traffic, analyse, "
+                 "promote or roll back", CmdDeploy, false},
+      {"status", "where the service stands now", CmdStatus, false},
+      {"promote", "continue a paused rollout (--full: go to 100% now)",
+       CmdPromote, false},
+      {"set-weight", "put PCT% (0-100) of traffic on the canary now",
+       CmdSetWeight, false},
+      {"abort", "stop the rollout: all traffic to stable, stop the canary",
+       CmdAbort, false},
+      {"rollback", "after a promotion: return traffic to the previous version",
+       CmdRollback, false},
+      {"history", "past deploys with their outcome", CmdHistory, false},
+      {"validate", "check config, render nginx files, run the nginx test",
+       CmdValidate, false},
+      {"retire-previous", "internal: stop the instance kept by keep_previous",
+       CmdRetirePrevious, true},
+  };
+  return table;
+}
+
+bool ParseSteps(const std::string& text, const RolloutConfig& configured,
+                std::vector<StepConfig>* steps, std::string* err) {
+  steps->clear();
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos
+                                              ? std::string::npos
+                                              : comma - start);
+    StepConfig step;
+    size_t colon = item.find(':');
+    std::string weight = item.substr(0, colon);
+    char* end = nullptr;
+    long w = std::strtol(weight.c_str(), &end, 10);
+    if (weight.empty() || *end != '\0' || w < 1 || w > 100) {
+      *err = "bad step \"" + item + "\": weights are integers 1-100";
+      return false;
+    }
+    step.weight = static_cast<int>(w);
+    size_t i = steps->size();
+    if (i < configured.steps.size()) {
+      step.pause_ms = configured.steps[i].pause_ms;
+      step.pause_forever = configured.steps[i].pause_forever;
+    }
+    if (colon != std::string::npos) {
+      std::string pause = item.substr(colon + 1);
+      step.pause_forever = pause == "forever";
+      if (!step.pause_forever && !ParseDuration(pause, &step.pause_ms, err))
+        return false;
+    }
+    if (!steps->empty() && step.weight <= steps->back().weight) {
+      *err = "weights must increase: " + std::to_string(step.weight) +
+             " after " + std::to_string(steps->back().weight);
+      return false;
+    }
+    steps->push_back(step);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (steps->back().weight != 100) {
+    *err = "the last step must be 100";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace bgctl

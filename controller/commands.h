@@ -1,0 +1,47 @@
+// The command table, like ninja's tool table: each verb of the CLI maps to a
+// function that loads the config, takes the lock where it changes anything,
+// and calls the library. main.cc only parses flags into a CommandLine.
+#ifndef BGCTL_CONTROLLER_COMMANDS_H_
+#define BGCTL_CONTROLLER_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+#include "controller/config.h"
+
+namespace bgctl {
+
+struct CommandLine {
+  std::string config_path = "bgctl.yaml";
+  bool json = false;
+  std::string version;           // deploy
+  std::string steps;             // deploy --steps, e.g. "10,50:forever,100"
+  bool full = false;             // promote --full
+  bool watch = false;            // status --watch
+  std::string interval = "1s";   // status --watch --interval
+  int count = 0;                 // status --watch --count (0: until Ctrl-C)
+  int weight = -1;               // set-weight
+  std::string after = "0s";      // retire-previous --after
+  std::vector<std::string> self_argv;  // argv to run this bgctl again
+};
+
+struct CommandInfo {
+  const char* name;
+  const char* summary;
+  int (*run)(const CommandLine& cl);
+  bool hidden;  // internal: not listed in --help
+};
+
+// All commands, in the order --help lists them.
+const std::vector<CommandInfo>& CommandTable();
+
+// Parses --steps: comma-separated weights, each optionally followed by
+// ":PAUSE" (a duration or "forever"); a step without one takes the pause of
+// the configured step at the same position, or none. Same validation as the
+// config's steps. False with *err on bad input.
+bool ParseSteps(const std::string& text, const RolloutConfig& configured,
+                std::vector<StepConfig>* steps, std::string* err);
+
+}  // namespace bgctl
+
+#endif  // BGCTL_CONTROLLER_COMMANDS_H_

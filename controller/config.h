@@ -1,0 +1,122 @@
+// bgctl.yaml: the configuration of one service (CONTRACT.md, "Configuration").
+// LoadConfig parses and validates everything before any command runs.
+#ifndef BGCTL_CONTROLLER_CONFIG_H_
+#define BGCTL_CONTROLLER_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace bgctl {
+
+struct NginxConfig {
+  std::string upstream_file;  // absolute after loading
+  std::string upstream_name;
+  std::vector<std::string> test_command;    // run in Config::dir
+  std::vector<std::string> reload_command;  // run in Config::dir
+  std::string access_log;                   // absolute after loading
+  std::string probe_url;                    // http://HOST:PORT/PATH
+  // probe_url split up by LoadConfig.
+  std::string probe_host;
+  int probe_port = 0;
+  std::string probe_path;
+};
+
+struct HealthConfig {
+  std::string path = "/healthz";
+  int64_t interval_ms = 200;
+  int64_t timeout_ms = 1000;
+  int healthy_threshold = 3;
+  int64_t deadline_ms = 30000;
+};
+
+struct DrainConfig {
+  int signal = 15;  // SIGTERM; config accepts SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGHUP
+  std::string signal_name = "SIGTERM";
+  int64_t timeout_ms = 30000;  // then SIGKILL
+};
+
+struct BackendConfig {
+  // argv template; "{port}", "{version}" and "{slot}" are filled in.
+  std::vector<std::string> command;
+  std::string workdir;  // absolute after loading
+  std::map<std::string, std::string> env;
+  HealthConfig health;
+  DrainConfig drain;
+};
+
+struct StepConfig {
+  int weight = 0;         // percent on the canary, 1..100, increasing
+  int64_t pause_ms = 0;   // hold time after the weight is confirmed
+  bool pause_forever = false;  // `pause: forever`: stop and wait for promote
+};
+
+enum class OnNoData { kContinue, kRollback };
+
+struct AnalysisConfig {
+  int64_t interval_ms = 5000;
+  int min_requests = 50;
+  int failure_limit = 2;
+  double max_error_rate = 0.01;
+  int64_t max_p99_latency_ms = 500;
+  double max_latency_ratio = 1.5;
+  double max_cpu_percent = 85;
+  OnNoData on_no_data = OnNoData::kContinue;
+};
+
+struct RolloutConfig {
+  std::vector<StepConfig> steps;  // default 10/30s, 50/30s, 100
+  int64_t keep_previous_ms = 0;
+  AnalysisConfig analysis;
+};
+
+struct HooksConfig {
+  int64_t timeout_ms = 30000;
+  // argv templates; "{version}", "{slot}", "{port}", "{preview_url}" filled in.
+  std::vector<std::string> pre_traffic;
+  std::vector<std::string> post_promote;
+  std::vector<std::string> on_rollback;
+};
+
+struct Config {
+  std::string path;  // the config file as given
+  std::string dir;   // absolute folder of the config file
+  std::string service;
+  std::string state_dir;  // absolute after loading
+  NginxConfig nginx;
+  int blue_port = 0;
+  int green_port = 0;
+  BackendConfig backend;
+  RolloutConfig rollout;
+  HooksConfig hooks;
+
+  // The port of "blue" or "green"; 0 for anything else.
+  int PortOf(const std::string& slot) const;
+};
+
+// Reads and validates `path`. On any problem returns false with *err naming
+// the file, line and key, e.g.
+//   bgctl.yaml:12: rollout.steps[1].weight: must be greater than the previous step's weight (10)
+// Unknown keys, missing required keys, wrong types, bad durations, weights
+// outside 1..100 or not increasing, equal slot ports and ports outside
+// 1..65535 are all errors. Relative paths resolve against the file's folder.
+bool LoadConfig(const std::string& path, Config* config, std::string* err);
+
+// Parses config text as if read from `path` (for tests and `validate`).
+bool ParseConfig(const std::string& text, const std::string& path,
+                 Config* config, std::string* err);
+
+// A version is 1-64 characters of [A-Za-z0-9._-]. On failure *err is
+//   invalid version "v 2": use 1-64 characters of A-Z a-z 0-9 . _ -
+bool ValidateVersion(const std::string& version, std::string* err);
+
+// Replaces each "{name}" in every element of `argv` by vars[name]. Unknown
+// placeholders are left as they are. Never joins or splits elements.
+std::vector<std::string> FillPlaceholders(
+    const std::vector<std::string>& argv,
+    const std::map<std::string, std::string>& vars);
+
+}  // namespace bgctl
+
+#endif  // BGCTL_CONTROLLER_CONFIG_H_

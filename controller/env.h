@@ -1,0 +1,127 @@
+// The side effects bgctl's logic needs, behind small interfaces that are
+// passed in (LevelDB's Env, ninja's DiskInterface and CommandRunner). The
+// rollout never calls the clock, fork, sockets or the filesystem directly;
+// tests pass fakes. Real implementations: RealClock/RealFileSystem (env.cc),
+// RealProcessRunner (process.cc), RealHttpProbe (http_probe.cc).
+#ifndef BGCTL_CONTROLLER_ENV_H_
+#define BGCTL_CONTROLLER_ENV_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace bgctl {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Monotonic milliseconds; only differences are meaningful.
+  virtual int64_t NowMs() = 0;
+  // Milliseconds since the Unix epoch, for records humans read.
+  virtual int64_t WallMs() = 0;
+  virtual void SleepMs(int64_t ms) = 0;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // Reads the whole file. A missing file returns false with *err starting
+  // "cannot read PATH: No such file or directory".
+  virtual bool ReadFile(const std::string& path, std::string* contents,
+                        std::string* err) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+  // Writes through a temporary file in the same folder, fsyncs it, renames it
+  // over `path` and fsyncs the folder: readers see the old or the new file,
+  // never a mix. `mode` applies to a newly written file.
+  virtual bool WriteFileAtomic(const std::string& path,
+                               const std::string& contents, std::string* err,
+                               int mode = 0644) = 0;
+  // Appends `line` (which must end in '\n') with one write(2) on an O_APPEND
+  // descriptor and fsyncs, so concurrent appenders never interleave.
+  virtual bool AppendLine(const std::string& path, const std::string& line,
+                          std::string* err) = 0;
+  // Creates the folder and its parents; sets `mode` on the last one.
+  virtual bool MakeDirs(const std::string& path, int mode,
+                        std::string* err) = 0;
+  virtual bool Remove(const std::string& path, std::string* err) = 0;
+};
+
+// A process identified by pid *and* its start time (field 22 of
+// /proc/PID/stat, in clock ticks since boot), so a reused pid is never taken
+// for the process bgctl started.
+struct ProcessId {
+  int pid = 0;
+  uint64_t start_time = 0;
+};
+
+struct SpawnSpec {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH if no '/'
+  std::map<std::string, std::string> env;  // added to bgctl's environment
+  std::string workdir;                     // empty: bgctl's working folder
+  std::string log_path;  // stdout and stderr are appended here
+};
+
+struct RunResult {
+  int exit_code = -1;      // -1 when killed by a signal or timed out
+  bool timed_out = false;  // killed (process group) after the timeout
+  std::string output;      // stdout and stderr, interleaved
+};
+
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  // Starts a long-lived process in its own session (setsid), detached so it
+  // outlives bgctl, with stdin from /dev/null. On success fills *id.
+  virtual bool Spawn(const SpawnSpec& spec, ProcessId* id,
+                     std::string* err) = 0;
+  // True while the process runs: pid exists, is not a zombie, and its start
+  // time matches. Reaps it if it is bgctl's own exited child.
+  virtual bool IsAlive(const ProcessId& id) = 0;
+  // Sends `sig` to the process (and its process group). Returns false with
+  // *err if the process is not alive (start time checked first).
+  virtual bool Signal(const ProcessId& id, int sig, std::string* err) = 0;
+  // Total user+system CPU time the process has used, in milliseconds.
+  virtual bool CpuTimeMs(const ProcessId& id, int64_t* ms) = 0;
+  // Runs a short command to completion, capturing its output. Returns false
+  // only when it could not be started; a non-zero exit is reported in *out.
+  virtual bool Run(const std::vector<std::string>& argv,
+                   const std::string& workdir, int64_t timeout_ms,
+                   RunResult* out, std::string* err) = 0;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+class HttpProbe {
+ public:
+  virtual ~HttpProbe() = default;
+  // GET http://host:port/path over a new connection (never a pooled one),
+  // giving up after timeout_ms in total. False with *err on a connection
+  // error or timeout; any HTTP status is success.
+  virtual bool Get(const std::string& host, int port, const std::string& path,
+                   int64_t timeout_ms, HttpResponse* out, std::string* err) = 0;
+};
+
+// The real implementations, owned by the process (never deleted).
+Clock* RealClock();
+FileSystem* RealFileSystem();
+ProcessRunner* RealProcessRunner();  // defined in process.cc
+HttpProbe* RealHttpProbe();          // defined in http_probe.cc
+
+// Everything a command needs from the outside world. Not owned.
+struct Env {
+  Clock* clock = nullptr;
+  FileSystem* fs = nullptr;
+  ProcessRunner* processes = nullptr;
+  HttpProbe* http = nullptr;
+};
+
+// An Env made of the real implementations above.
+Env RealEnv();
+
+}  // namespace bgctl
+
+#endif  // BGCTL_CONTROLLER_ENV_H_

@@ -1,0 +1,142 @@
+// bgctl's side of nginx: renders the upstream file it owns, installs it
+// (config test, reload, restore on failure) and confirms the reload through
+// the generation probe (CONTRACT.md, "What a user's own nginx.conf needs";
+// nginx/README.md). All side effects go through env.h.
+#ifndef BGCTL_CONTROLLER_NGINX_H_
+#define BGCTL_CONTROLLER_NGINX_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "controller/config.h"
+#include "controller/env.h"
+
+namespace bgctl {
+
+// One `server 127.0.0.1:PORT weight=W;` line.
+struct UpstreamServer {
+  int port = 0;
+  int weight = 0;  // 1..100
+};
+
+// The servers for a traffic split, stable first:
+//   canary_weight <= 0   -> stable only, weight 100
+//   canary_weight >= 100 -> canary only, weight 100
+//   otherwise            -> stable 100-w, canary w
+//   stable_port == 0 (nothing stable yet) -> canary only, weight 100.
+// Precondition: stable_port != 0 or canary_port != 0, and canary_port != 0
+// when canary_weight > 0. Never returns an empty list for valid input.
+std::vector<UpstreamServer> ServersForSplit(int stable_port, int canary_port,
+                                            int canary_weight);
+
+// The upstream file's text, for generation N:
+//   # written by bgctl, generation N; do not edit
+//   upstream NAME {
+//       zone NAME 64k;
+//       server 127.0.0.1:PORT weight=W;    (one line per server, in order)
+//       keepalive 32;
+//   }
+//   map $host $bgctl_generation {
+//       default "N";
+//   }
+// Precondition: servers non-empty, every weight >= 1 (nginx rejects an empty
+// upstream and weight=0).
+std::string RenderUpstream(const std::string& upstream_name,
+                           const std::vector<UpstreamServer>& servers,
+                           uint64_t generation);
+
+// The placeholder upstream file for before the first deploy: generation 0,
+// one server 127.0.0.1:PORT marked `down` (nginx answers 502 without
+// connecting). scripts/nginx-prefix.sh writes exactly this text.
+std::string RenderPlaceholderUpstream(const std::string& upstream_name,
+                                      int port);
+
+// Installs upstream files into a running nginx and confirms each reload.
+// Keeps pointers from `env`; the config is copied.
+class Nginx {
+ public:
+  // `workdir` is where the test and reload commands run (Config::dir).
+  Nginx(const NginxConfig& cfg, const std::string& workdir, Env env);
+
+  // How long Apply waits for the reload to be confirmed (default 5000 ms),
+  // how long the probe must keep answering the new generation (default
+  // 200 ms, see Apply), how often it asks (default 5 ms), and the time limit
+  // for each of the test and reload commands (default 30000 ms).
+  void set_confirm_deadline_ms(int64_t ms) { confirm_deadline_ms_ = ms; }
+  void set_settle_ms(int64_t ms) { settle_ms_ = ms; }
+  void set_poll_interval_ms(int64_t ms) { poll_interval_ms_ = ms; }
+  void set_command_timeout_ms(int64_t ms) { command_timeout_ms_ = ms; }
+
+  // Makes `servers` the upstream, as generation `generation`:
+  //  1. writes the upstream file atomically (RenderUpstream);
+  //  2. runs the test command; if it fails, puts the previous file back byte
+  //     for byte (or removes the file if there was none), never reloads, and
+  //     returns false with *err = "nginx config test failed: <output>";
+  //  3. runs the reload command; if it fails, restores the previous file and
+  //     returns false with *err = "nginx reload failed: <output>";
+  //  4. polls the probe (each time over a new connection) until it answers
+  //     the new generation, and then keeps polling until it has answered
+  //     only the new generation for the settle time (any other answer starts
+  //     over). Seeing the new generation once is not enough: on reload the
+  //     nginx master starts the new workers, sleeps 100 ms, and only then
+  //     tells the old ones to stop accepting, so for ~100 ms new connections
+  //     still land on workers running the previous file (measured with
+  //     nginx 1.22: old answers until 96-107 ms after the reload command,
+  //     up to 98 ms after the first new answer).
+  //     If this does not happen within the confirm deadline, returns false
+  //     with *err =
+  //       "nginx reload not confirmed: probe answered generation X, expected N
+  //       after Dms"
+  //     (with "probe answered HTTP S", "probe failed: E", "probe answered
+  //     \"BODY\", not a generation number" or "probe answered generation N
+  //     for only Tms of the Sms settle time" in place of "probe answered
+  //     generation X"). The new file is then left in place: it passed the
+  //     test, nginx may already run it or pick it up on the next reload, so
+  //     the caller must treat the split as unknown.
+  // Returns true only when the reload is confirmed. Invalid `servers` (empty,
+  // weight outside 1..100, port outside 1..65535) fail before anything is
+  // written. Sets *elapsed_ms (if non-null) to the time taken, success or not.
+  bool Apply(const std::vector<UpstreamServer>& servers, uint64_t generation,
+             std::string* err, int64_t* elapsed_ms = nullptr);
+
+  // Runs the test command against the files as they are now. False with
+  // *err = "nginx config test failed: <output>" when it fails.
+  bool Test(std::string* err);
+
+  // Asks the probe once (new connection) for the generation the running
+  // nginx serves. False with *err when it cannot be reached or does not
+  // answer 200 with a number.
+  bool ProbeGeneration(uint64_t* generation, std::string* err);
+
+ private:
+  // Steps 1-3 of Apply.
+  bool Install(const std::vector<UpstreamServer>& servers, uint64_t generation,
+               std::string* err);
+  // Runs `argv` in workdir_; false with *err = "<what> failed: <output>"
+  // when it cannot start, times out or exits non-zero.
+  bool RunChecked(const std::vector<std::string>& argv, const std::string& what,
+                  std::string* err);
+  // Puts `previous` back (or removes the file when !had_previous); on failure
+  // appends the reason to *err.
+  void Restore(bool had_previous, const std::string& previous,
+               std::string* err);
+  // One probe. Returns true when it answered 200 with a number, setting
+  // *generation; otherwise *answer describes what it got.
+  bool ProbeOnce(int64_t timeout_ms, uint64_t* generation, std::string* answer);
+  // Polls until the probe has answered `generation` for settle_ms_, or the
+  // deadline passes.
+  bool Confirm(uint64_t generation, std::string* err);
+
+  NginxConfig cfg_;
+  std::string workdir_;
+  Env env_;
+  int64_t confirm_deadline_ms_ = 5000;
+  int64_t settle_ms_ = 200;
+  int64_t poll_interval_ms_ = 5;
+  int64_t command_timeout_ms_ = 30000;
+};
+
+}  // namespace bgctl
+
+#endif  // BGCTL_CONTROLLER_NGINX_H_

@@ -1,0 +1,521 @@
+#include "controller/rollout.h"
+
+#include <memory>
+
+#include "controller/access_log.h"
+#include "controller/analysis.h"
+#include "controller/backend.h"
+#include "controller/duration.h"
+#include "controller/health.h"
+#include "controller/process.h"
+
+namespace bgctl {
+namespace {
+
+// How often the hold loop reads the access log and judges the canary. Short,
+// so a clearly bad canary is cut within a fraction of a second.
+constexpr int64_t kTickMs = 20;
+// CPU use is averaged over at least this long.
+constexpr int64_t kCpuSampleMs = 500;
+
+enum class RolloutPhase {
+  kStartCanary,     // start the new version in the free slot
+  kWaitHealthy,     // poll its health check until it is ready
+  kPreTraffic,      // run the pre_traffic hook against it
+  kShiftTraffic,    // set the next step's weight, confirm nginx reloaded
+  kHoldAndAnalyse,  // hold the step's pause while judging the canary
+  kPause,           // an indefinite pause: persist and exit 0
+  kPromote,         // the canary becomes stable
+  kRetireOld,       // drain and stop the previous instance
+  kRollBack,        // traffic back to stable, canary stopped
+  kDone,
+};
+
+class Rollout {
+ public:
+  Rollout(RolloutContext* ctx, State* state, std::vector<StepConfig> steps,
+          HistoryEntry entry)
+      : ctx_(ctx), cfg_(*ctx->config), state_(state),
+        steps_(std::move(steps)), entry_(std::move(entry)),
+        analyzer_(cfg_.rollout.analysis, cfg_.PortOf(state->stable_slot),
+                  cfg_.PortOf(state->canary_slot)) {}
+
+  // The rollout loop: one phase after another until done. Every phase
+  // returns the next one; a stop request (SIGINT/SIGTERM to bgctl) turns
+  // any phase before the promotion into an abort.
+  ExitCode Run(RolloutPhase phase, std::string* err) {
+    OpenAccessLog();
+    while (phase != RolloutPhase::kDone) {
+      if (ctx_->StopRequested() && !aborted_ && BeforePromotion(phase))
+        phase = Stopped();
+      switch (phase) {
+        case RolloutPhase::kStartCanary: phase = StartCanary(); break;
+        case RolloutPhase::kWaitHealthy: phase = WaitHealthy(); break;
+        case RolloutPhase::kPreTraffic: phase = PreTraffic(); break;
+        case RolloutPhase::kShiftTraffic: phase = ShiftTraffic(); break;
+        case RolloutPhase::kHoldAndAnalyse: phase = HoldAndAnalyse(); break;
+        case RolloutPhase::kPause: phase = Pause(); break;
+        case RolloutPhase::kPromote: phase = PromoteCanary(); break;
+        case RolloutPhase::kRetireOld: phase = RetireOld(); break;
+        case RolloutPhase::kRollBack: phase = RollBack(); break;
+        case RolloutPhase::kDone: break;
+      }
+    }
+    *err = reason_;
+    return exit_;
+  }
+
+ private:
+  static bool BeforePromotion(RolloutPhase p) {
+    return p != RolloutPhase::kPromote && p != RolloutPhase::kRetireOld &&
+           p != RolloutPhase::kRollBack && p != RolloutPhase::kDone;
+  }
+
+  // bgctl was asked to stop (SIGINT/SIGTERM, e.g. a cancelled CI job):
+  // the rollout is aborted, traffic goes back to stable.
+  RolloutPhase Stopped() {
+    aborted_ = true;
+    Fail(kExitFailed, "deploy aborted: bgctl received a stop signal");
+    return RolloutPhase::kRollBack;
+  }
+
+  // Marks the rollout failed with `reason`; the rollback phase reports it.
+  void Fail(ExitCode code, const std::string& reason) {
+    if (exit_ == kExitOk) {
+      exit_ = code;
+      reason_ = reason;
+    }
+  }
+
+  const std::string& canary() const { return state_->canary_slot; }
+  SlotState& canary_state() { return state_->Slot(state_->canary_slot); }
+  std::string Who() {
+    return canary_state().version + " (" + canary() + ", port " +
+           std::to_string(cfg_.PortOf(canary())) + ")";
+  }
+
+  void OpenAccessLog() {
+    std::string err;
+    if (!follower_.Open(cfg_.nginx.access_log, /*from_end=*/true, &err))
+      ctx_->out->Error("cannot follow the access log, analysis is blind: " +
+                       err);
+  }
+
+  RolloutPhase StartCanary() {
+    std::string err;
+    // The free slot may still hold the instance kept for an instant
+    // rollback; it gets no traffic, so it can go.
+    if (!StopSlot(ctx_, state_, canary(), &err)) {
+      Fail(kExitFailed, err);
+      return RolloutPhase::kRollBack;
+    }
+    StartedBackend started;
+    if (!StartBackend(ctx_->env, cfg_, canary(), canary_state().version,
+                      &started, &err)) {
+      Fail(kExitFailed, "cannot start " + Who() + ": " + err);
+      return RolloutPhase::kRollBack;
+    }
+    canary_state().process = started.process;
+    if (!Persist(ctx_, state_, &err)) {
+      Fail(kExitFailed, err);
+      return RolloutPhase::kRollBack;
+    }
+    log_path_ = started.log_path;
+    ctx_->out->Event("started",
+                     "started " + Who() + " pid " +
+                         std::to_string(started.process.pid),
+                     {{"slot", canary()}, {"pid", started.process.pid}});
+    return RolloutPhase::kWaitHealthy;
+  }
+
+  RolloutPhase WaitHealthy() {
+    HealthResult r =
+        bgctl::WaitHealthy(ctx_->env, cfg_.backend.health,
+                           cfg_.PortOf(canary()), canary_state().process,
+                           ctx_->stop_requested);
+    switch (r.outcome) {
+      case HealthOutcome::kHealthy:
+        ctx_->out->Event("healthy",
+                         Who() + " healthy after " +
+                             std::to_string(r.elapsed_ms) + " ms (" +
+                             std::to_string(r.checks) + " checks)",
+                         {{"healthy_ms", r.elapsed_ms}});
+        return RolloutPhase::kPreTraffic;
+      case HealthOutcome::kExited:
+        Fail(kExitRolledBack,
+             Who() + " exited while starting; last lines of its log:\n" +
+                 TailOfFile(ctx_->env.fs, log_path_, 10));
+        return RolloutPhase::kRollBack;
+      case HealthOutcome::kCancelled:
+        return Stopped();
+      case HealthOutcome::kDeadline:
+        break;
+    }
+    Fail(kExitRolledBack, Who() + " not healthy within " +
+                              FormatDuration(cfg_.backend.health.deadline_ms) +
+                              " (" + std::to_string(r.checks) +
+                              " checks, last: " + r.last_error + ")");
+    return RolloutPhase::kRollBack;
+  }
+
+  RolloutPhase PreTraffic() {
+    std::string err;
+    if (!RunHook(ctx_, "pre_traffic", cfg_.hooks.pre_traffic, *state_,
+                 canary(), &err)) {
+      Fail(kExitRolledBack, err);
+      return RolloutPhase::kRollBack;
+    }
+    return RolloutPhase::kShiftTraffic;
+  }
+
+  RolloutPhase ShiftTraffic() {
+    state_->step_index++;
+    const StepConfig& step = steps_[state_->step_index];
+    std::string err;
+    if (!SwitchTraffic(ctx_, state_, step.weight, &err)) {
+      Fail(kExitFailed, err);
+      return RolloutPhase::kRollBack;
+    }
+    entry_.steps_reached = state_->step_index + 1;
+    // Judge only requests sent under the new weights.
+    analyzer_.StartWindow(ctx_->env.clock->NowMs());
+    step_first_window_ = analyzer_.next_window_index();
+    if (step.pause_forever) return RolloutPhase::kPause;
+    return RolloutPhase::kHoldAndAnalyse;
+  }
+
+  // Holds the current step for its pause. Each tick reads the new access-log
+  // lines, judges closed windows, and watches the canary's process and
+  // health. Any limit tripped means rollback.
+  RolloutPhase HoldAndAnalyse() {
+    const StepConfig& step = steps_[state_->step_index];
+    Clock* clock = ctx_->env.clock;
+    int64_t start = clock->NowMs();
+    int64_t next_health = start + cfg_.backend.health.interval_ms;
+    int health_failures = 0;
+    while (clock->NowMs() - start < step.pause_ms) {
+      if (ctx_->StopRequested()) return Stopped();
+      if (!ctx_->env.processes->IsAlive(canary_state().process)) {
+        Fail(kExitRolledBack,
+             Who() + " exited during the rollout; last lines of its log:\n" +
+                 TailOfFile(ctx_->env.fs, log_path_, 10));
+        return RolloutPhase::kRollBack;
+      }
+      if (!JudgeNewLines()) return RolloutPhase::kRollBack;
+      if (clock->NowMs() >= next_health) {
+        next_health += cfg_.backend.health.interval_ms;
+        if (!CheckHealth(&health_failures)) return RolloutPhase::kRollBack;
+      }
+      clock->SleepMs(kTickMs);
+    }
+    if (!JudgeNewLines()) return RolloutPhase::kRollBack;
+    if (step.pause_ms > 0 && !analyzer_.any_verdict_since(step_first_window_)) {
+      std::string why = "no verdict at " + std::to_string(step.weight) +
+                        "%: fewer than " +
+                        std::to_string(cfg_.rollout.analysis.min_requests) +
+                        " canary requests in every window";
+      if (cfg_.rollout.analysis.on_no_data == OnNoData::kRollback) {
+        Fail(kExitRolledBack, why + " (on_no_data: rollback)");
+        return RolloutPhase::kRollBack;
+      }
+      ctx_->out->Event("no_data", why + "; continuing (on_no_data: continue)");
+    }
+    if (state_->step_index + 1 < static_cast<int>(steps_.size()))
+      return RolloutPhase::kShiftTraffic;
+    return RolloutPhase::kPromote;
+  }
+
+  // Feeds new log lines to the analyzer and reports any closed window.
+  // Returns false once the failure limit is reached.
+  bool JudgeNewLines() {
+    std::string err;
+    follower_.Poll([&](std::string_view line) { analyzer_.AddLine(line); },
+                   &err);
+    WindowResult w;
+    while (analyzer_.Tick(ctx_->env.clock->NowMs(), CanaryCpuPercent(), &w)) {
+      ctx_->out->Event("window", DescribeWindow(w), WindowJson(w));
+      if (analyzer_.failed_windows() >= cfg_.rollout.analysis.failure_limit) {
+        Fail(kExitRolledBack,
+             "analysis: " + std::to_string(analyzer_.failed_windows()) +
+                 " failed windows (limit " +
+                 std::to_string(cfg_.rollout.analysis.failure_limit) +
+                 "), last: " + w.verdict.reason);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool CheckHealth(int* failures) {
+    std::string err;
+    if (CheckHealthOnce(ctx_->env, cfg_.backend.health,
+                        cfg_.PortOf(canary()), &err)) {
+      *failures = 0;
+      return true;
+    }
+    if (++*failures < cfg_.backend.health.healthy_threshold) return true;
+    Fail(kExitRolledBack, Who() + " failed " + std::to_string(*failures) +
+                              " health checks in a row: " + err);
+    return false;
+  }
+
+  // The canary's CPU use in percent of one core over the last sample span.
+  double CanaryCpuPercent() {
+    int64_t now = ctx_->env.clock->NowMs(), cpu = 0;
+    if (now - cpu_sampled_at_ < kCpuSampleMs) return cpu_percent_;
+    if (ctx_->env.processes->CpuTimeMs(canary_state().process, &cpu)) {
+      if (cpu_sampled_at_ > 0)
+        cpu_percent_ = 100.0 * static_cast<double>(cpu - cpu_ms_) /
+                       static_cast<double>(now - cpu_sampled_at_);
+      cpu_ms_ = cpu;
+      cpu_sampled_at_ = now;
+    }
+    return cpu_percent_;
+  }
+
+  RolloutPhase Pause() {
+    std::string err;
+    state_->phase = Phase::kPaused;
+    state_->owner_pid = 0;
+    if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
+    ctx_->out->Event(
+        "paused",
+        "paused at " + std::to_string(state_->canary_weight) + "% on " +
+            Who() + ": run `bgctl promote` to continue, `bgctl set-weight " +
+            "PCT` to step by hand, `bgctl abort` to stop",
+        {{"weight", state_->canary_weight}});
+    entry_.outcome = "paused";
+    Finish();
+    return RolloutPhase::kDone;
+  }
+
+  RolloutPhase PromoteCanary() {
+    std::string err;
+    state_->previous_slot = state_->stable_slot;
+    state_->previous_version =
+        state_->stable_slot.empty() ? ""
+                                    : state_->Slot(state_->stable_slot).version;
+    state_->stable_slot = state_->canary_slot;
+    state_->canary_slot.clear();
+    state_->canary_weight = 0;
+    state_->phase = Phase::kPromoted;
+    state_->owner_pid = 0;
+    if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
+    const SlotState& stable = state_->Slot(state_->stable_slot);
+    ctx_->out->Event("promoted", "promoted " + stable.version + " (" +
+                                     state_->stable_slot + ") to stable");
+    if (!RunHook(ctx_, "post_promote", cfg_.hooks.post_promote, *state_,
+                 state_->stable_slot, &err))
+      ctx_->out->Error(err + " (reported, not fatal)");
+    entry_.outcome = "promoted";
+    return RolloutPhase::kRetireOld;
+  }
+
+  // The old instance is signalled only now, after the switch to the new one
+  // was confirmed: its in-flight requests finish while it drains.
+  RolloutPhase RetireOld() {
+    std::string err;
+    const std::string& old = state_->previous_slot;
+    if (!old.empty() && state_->Slot(old).process.pid != 0) {
+      if (cfg_.rollout.keep_previous_ms > 0) {
+        KeepPrevious(old);
+      } else if (!StopSlot(ctx_, state_, old, &err)) {
+        Fail(kExitFailed, err);
+      }
+    }
+    Finish();
+    return RolloutPhase::kDone;
+  }
+
+  // Leaves the previous instance running for keep_previous and starts a
+  // detached `bgctl retire-previous` that stops it when the time is up.
+  void KeepPrevious(const std::string& old) {
+    std::string err;
+    state_->previous_expires_ms =
+        ctx_->env.clock->WallMs() + cfg_.rollout.keep_previous_ms;
+    Persist(ctx_, state_, &err);
+    SpawnSpec spec;
+    spec.argv = ctx_->self_argv;
+    spec.argv.insert(spec.argv.end(),
+                     {"retire-previous", "--after",
+                      std::to_string(cfg_.rollout.keep_previous_ms) + "ms"});
+    spec.log_path = cfg_.state_dir + "/logs/bgctl-retire.log";
+    ProcessId timer;
+    if (!ctx_->env.processes->Spawn(spec, &timer, &err))
+      ctx_->out->Error("cannot start the keep_previous timer: " + err);
+    ctx_->out->Event("kept", "previous instance " +
+                                 state_->Slot(old).version + " (" + old +
+                                 ") kept for " +
+                                 FormatDuration(cfg_.rollout.keep_previous_ms) +
+                                 " for an instant rollback");
+  }
+
+  // Traffic back to stable (confirmed), then the canary drained and stopped.
+  RolloutPhase RollBack() {
+    std::string err;
+    bool traffic_ok = true;
+    if (!state_->stable_slot.empty() && state_->canary_weight > 0) {
+      traffic_ok = SwitchTraffic(ctx_, state_, 0, &err);
+      if (!traffic_ok)
+        ctx_->out->Error("could not move traffic back to stable: " + err);
+    }
+    if (traffic_ok || state_->stable_slot.empty()) {
+      if (!StopSlot(ctx_, state_, canary(), &err)) ctx_->out->Error(err);
+      state_->canary_slot.clear();
+      state_->canary_weight = 0;
+    }
+    state_->phase = aborted_ ? Phase::kAborted : Phase::kRolledBack;
+    state_->owner_pid = 0;
+    state_->last_error = reason_;
+    Persist(ctx_, state_, &err);
+    ctx_->out->Error((aborted_ ? "aborted: " : "rolled back: ") + reason_);
+    if (!analyzer_.windows().empty())
+      ctx_->out->Block("windows", analyzer_.FormatTable(), analyzer_.ToJson());
+    if (!aborted_ && !RunHook(ctx_, "on_rollback", cfg_.hooks.on_rollback,
+                              *state_, state_->stable_slot, &err))
+      ctx_->out->Error(err + " (reported, not fatal)");
+    entry_.outcome = aborted_ ? "aborted" : "rolled_back";
+    entry_.reason = reason_;
+    Finish();
+    return RolloutPhase::kDone;
+  }
+
+  void Finish() {
+    entry_.ended_ms = ctx_->env.clock->WallMs();
+    RecordHistory(ctx_, entry_);
+  }
+
+  static std::string VerdictText(const Verdict& v) {
+    std::string text = VerdictName(v.kind);
+    return v.reason.empty() ? text : text + " (" + v.reason + ")";
+  }
+
+  static std::string DescribeWindow(const WindowResult& w) {
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "window %d: canary %lld req, %.1f%% 5xx, p99 %.0f ms; "
+                  "stable %lld req, p99 %.0f ms: %s",
+                  w.index, static_cast<long long>(w.canary.requests),
+                  100 * w.canary.ErrorRate(), w.canary.P99(),
+                  static_cast<long long>(w.stable.requests), w.stable.P99(),
+                  VerdictText(w.verdict).c_str());
+    return line;
+  }
+
+  static nlohmann::json WindowJson(const WindowResult& w) {
+    return {{"window", w.index},
+            {"canary_requests", w.canary.requests},
+            {"canary_error_rate", w.canary.ErrorRate()},
+            {"canary_p99_ms", w.canary.P99()},
+            {"stable_requests", w.stable.requests},
+            {"stable_p99_ms", w.stable.P99()},
+            {"verdict", VerdictText(w.verdict)}};
+  }
+
+  RolloutContext* ctx_;
+  const Config& cfg_;
+  State* state_;
+  std::vector<StepConfig> steps_;
+  HistoryEntry entry_;
+  LogFollower follower_;
+  Analyzer analyzer_;
+  int step_first_window_ = 0;
+  std::string log_path_;
+  int64_t cpu_ms_ = 0, cpu_sampled_at_ = 0;
+  double cpu_percent_ = 0;
+  bool aborted_ = false;
+  ExitCode exit_ = kExitOk;
+  std::string reason_;
+};
+
+HistoryEntry NewEntry(RolloutContext* ctx, const State& state,
+                      const std::string& command, int steps_total) {
+  HistoryEntry e;
+  e.id = state.deploy_id;
+  e.command = command;
+  e.version = state.canary_slot.empty() ? ""
+                                        : state.Slot(state.canary_slot).version;
+  e.from_version =
+      state.stable_slot.empty() ? "" : state.Slot(state.stable_slot).version;
+  e.started_ms = ctx->env.clock->WallMs();
+  e.steps_total = steps_total;
+  e.steps_reached = state.step_index + 1;
+  return e;
+}
+
+}  // namespace
+
+ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
+                const std::vector<StepConfig>& steps, std::string* err) {
+  if (!state->canary_slot.empty()) {
+    *err = "a rollout of " + state->Slot(state->canary_slot).version +
+           " is under way (phase " + PhaseName(state->phase) +
+           "): use `bgctl promote`, `bgctl set-weight` or `bgctl abort`";
+    return kExitFailed;
+  }
+  std::vector<StepConfig> plan = steps.empty() ? ctx->config->rollout.steps
+                                               : steps;
+  // The very first deploy, with nothing stable yet, goes to 100% once healthy.
+  if (state->stable_slot.empty()) plan = {StepConfig{100, 0, false}};
+  state->canary_slot = state->stable_slot == "blue" ? "green" : "blue";
+  if (state->stable_slot.empty()) state->canary_slot = "blue";
+  state->Slot(state->canary_slot).version = version;
+  state->phase = Phase::kProgressing;
+  state->owner_pid = ctx->self.pid;
+  state->owner_start_time = ctx->self.start_time;
+  state->deploy_id = NewDeployId(ctx);
+  state->step_index = -1;
+  state->step_count = static_cast<int>(plan.size());
+  state->steps.clear();
+  for (const StepConfig& s : plan) state->steps.push_back(s.weight);
+  state->canary_weight = 0;
+  state->last_error.clear();
+  if (!Persist(ctx, state, err)) return kExitFailed;
+  Rollout rollout(ctx, state, plan, NewEntry(ctx, *state, "deploy",
+                                             state->step_count));
+  return rollout.Run(RolloutPhase::kStartCanary, err);
+}
+
+ExitCode Promote(RolloutContext* ctx, State* state, bool full,
+                 std::string* err) {
+  if (state->canary_slot.empty()) {
+    *err = "no rollout to promote (phase " + std::string(PhaseName(state->phase)) +
+           ")";
+    return kExitFailed;
+  }
+  if (!ctx->env.processes->IsAlive(state->Slot(state->canary_slot).process)) {
+    *err = "the canary " + state->Slot(state->canary_slot).version +
+           " is not running: use `bgctl abort`";
+    return kExitFailed;
+  }
+  // Rebuild the plan from the weights recorded when the rollout started; the
+  // remaining steps run with their configured pauses when the config still
+  // has the same weights, and without pauses otherwise.
+  std::vector<StepConfig> plan;
+  for (size_t i = 0; i < state->steps.size(); ++i) {
+    StepConfig s{state->steps[i], 0, false};
+    const auto& configured = ctx->config->rollout.steps;
+    if (i < configured.size() && configured[i].weight == s.weight) s = configured[i];
+    plan.push_back(s);
+  }
+  if (plan.empty() || plan.back().weight != 100) plan.push_back({100, 0, false});
+  // Steps already passed, or at or below the current weight, are not repeated.
+  int index = state->step_index;
+  while (index + 1 < static_cast<int>(plan.size()) &&
+         plan[index + 1].weight <= state->canary_weight)
+    ++index;
+  // --full: straight to the last step (100%), with no pause on the way.
+  if (full) index = static_cast<int>(plan.size()) - 2;
+  state->step_index = index;
+  state->step_count = static_cast<int>(plan.size());
+  state->phase = Phase::kProgressing;
+  state->owner_pid = ctx->self.pid;
+  state->owner_start_time = ctx->self.start_time;
+  if (!Persist(ctx, state, err)) return kExitFailed;
+  Rollout rollout(ctx, state, plan,
+                  NewEntry(ctx, *state, full ? "promote --full" : "promote",
+                           state->step_count));
+  return rollout.Run(RolloutPhase::kShiftTraffic, err);
+}
+
+}  // namespace bgctl

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Prepares an nginx prefix for one bgctl service so nginx runs unprivileged:
+#
+#   scripts/nginx-prefix.sh PREFIX LISTEN_PORT UPSTREAM_NAME INITIAL_PORT
+#   nginx -p PREFIX -c nginx.conf -e stderr
+#
+# Creates PREFIX/logs and PREFIX/tmp, renders PREFIX/nginx.conf from
+# nginx/nginx.conf.template, copies nginx/bgctl_log_format.conf, and, only if
+# PREFIX/upstream.conf does not exist yet, writes the placeholder upstream
+# (generation 0, its one server 127.0.0.1:INITIAL_PORT marked `down`) so that
+# nginx can start before the first deploy; until then the service answers 502.
+# After that bgctl owns upstream.conf and this script never touches it.
+# The placeholder's text is exactly what RenderPlaceholderUpstream() in
+# controller/nginx.cc renders (tests/nginx_e2e_test.cc checks it).
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 PREFIX LISTEN_PORT UPSTREAM_NAME INITIAL_PORT" >&2
+  exit 2
+}
+[ $# -eq 4 ] || usage
+prefix=$1 listen_port=$2 upstream_name=$3 initial_port=$4
+
+check_port() {
+  if ! [[ $2 =~ ^[0-9]{1,5}$ ]] || [ "$2" -lt 1 ] || [ "$2" -gt 65535 ]; then
+    echo "$0: $1 must be a port number (1-65535), got \"$2\"" >&2
+    exit 2
+  fi
+}
+check_port LISTEN_PORT "$listen_port"
+check_port INITIAL_PORT "$initial_port"
+if ! [[ $upstream_name =~ ^[A-Za-z0-9_.-]+$ ]]; then
+  echo "$0: UPSTREAM_NAME must be letters, digits, '_', '.' or '-', got \"$upstream_name\"" >&2
+  exit 2
+fi
+
+src=$(cd "$(dirname "$0")/../nginx" && pwd)
+mkdir -p "$prefix/logs" "$prefix/tmp"
+# When the master runs as root its workers run as `nobody`: they must be
+# able to reach tmp/ (proxy buffers spill there).
+chmod 755 "$prefix" "$prefix/logs" "$prefix/tmp"
+
+sed -e "s/@LISTEN_PORT@/$listen_port/g" -e "s/@UPSTREAM_NAME@/$upstream_name/g" \
+  "$src/nginx.conf.template" >"$prefix/nginx.conf.tmp"
+mv -f "$prefix/nginx.conf.tmp" "$prefix/nginx.conf"
+cp -f "$src/bgctl_log_format.conf" "$prefix/bgctl_log_format.conf"
+
+if [ ! -e "$prefix/upstream.conf" ]; then
+  cat >"$prefix/upstream.conf.tmp" <<EOF
+# written by bgctl, generation 0; do not edit
+upstream $upstream_name {
+    zone $upstream_name 64k;
+    server 127.0.0.1:$initial_port down;
+    keepalive 32;
+}
+map \$host \$bgctl_generation {
+    default "0";
+}
+EOF
+  mv -f "$prefix/upstream.conf.tmp" "$prefix/upstream.conf"
+fi

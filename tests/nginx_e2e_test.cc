@@ -1,0 +1,451 @@
+// End-to-end tests of the shipped nginx template and of Nginx::Apply against
+// a real nginx (tests/support/nginx_fixture.h) in front of small in-process
+// httplib backends.
+#include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "controller/env.h"
+#include "controller/nginx.h"
+#include "tests/support/nginx_fixture.h"
+#include "tests/support/ports.h"
+#include "tests/support/temp_dir.h"
+
+namespace bgctl::testing {
+namespace {
+
+// An HTTP server on a free loopback port answering every request with
+// `status` and its name. Stopped and joined on destruction.
+class Backend {
+ public:
+  explicit Backend(const std::string& name, int status = 200) {
+    server_.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      // Inherited by accepted sockets: without it, nginx's keep-alive
+      // upstream connections stall ~40 ms per request (Nagle, delayed ACK).
+      setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    });
+    server_.set_tcp_nodelay(true);
+    server_.set_keep_alive_timeout(1);
+    server_.set_keep_alive_max_count(1000);
+    auto answer = [name, status](const httplib::Request&,
+                                 httplib::Response& res) {
+      res.status = status;
+      res.set_content(name, "text/plain");
+    };
+    server_.Get(".*", answer);
+    server_.Post(".*", answer);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~Backend() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = -1;
+};
+
+struct Reply {
+  int status = 0;  // 0: no response
+  std::string body;
+};
+
+// One request over a new connection.
+Reply Fetch(int port, const std::string& path,
+            const std::string& method = "GET") {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  httplib::Result res = method == "POST"
+                            ? client.Post(path.c_str(), "data", "text/plain")
+                            : client.Get(path.c_str());
+  if (!res) return {};
+  return {res->status, res->body};
+}
+
+// Sends threads x per_thread requests (GET /, each over a new connection)
+// from `threads` concurrent clients; counts the answers by body, and
+// anything other than a 200 as "failed".
+std::map<std::string, int> CountAnswers(int port, int threads, int per_thread) {
+  std::mutex mu;
+  std::map<std::string, int> counts;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < threads; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) {
+        Reply r = Fetch(port, "/");
+        std::lock_guard<std::mutex> lock(mu);
+        counts[r.status == 200 ? r.body : "failed"]++;
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  return counts;
+}
+
+using Counts = std::map<std::string, int>;
+
+// The non-empty lines of the file.
+std::vector<std::string> Lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::istringstream in(ReadWholeFile(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// Waits (up to 3 s) until the file has at least `n` lines; returns them.
+std::vector<std::string> WaitForLines(const std::string& path, size_t n) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 300; ++i) {
+    lines = Lines(path);
+    if (lines.size() >= n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return lines;
+}
+
+// nginx's access log line (escape=json) parsed; a discarded value when it
+// is not JSON.
+nlohmann::json ParseJson(const std::string& line) {
+  return nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+}
+
+Env TestEnv() { return RealEnv(); }
+
+// Waits (up to 3 s) until nginx has exactly `n` workers, so that workers of
+// an older generation have exited; returns their pids.
+std::vector<pid_t> WaitForWorkers(const NginxFixture& nginx, size_t n) {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 300; ++i) {
+    pids = nginx.WorkerPids();
+    if (pids.size() == n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pids;
+}
+
+const char kName[] = "bgctl_e2e";
+
+TEST_CASE(
+    "nginx starts from the shipped template in a temporary prefix and "
+    "answers 502 and generation 0 before the first deploy",
+    "[nginx_e2e]") {
+  int placeholder_port = PickFreePort();
+  NginxFixture nginx;
+  std::string err;
+  REQUIRE(nginx.Start(kName, placeholder_port, &err));
+  INFO(err);
+  // The script wrote exactly the text the controller renders.
+  CHECK(ReadWholeFile(nginx.upstream_file()) ==
+        RenderPlaceholderUpstream(kName, placeholder_port));
+  CHECK(WaitForWorkers(nginx, 2).size() == 2);
+
+  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  uint64_t generation = 99;
+  REQUIRE(ctl.ProbeGeneration(&generation, &err));
+  CHECK(generation == 0);
+  CHECK(ctl.Test(&err));
+
+  Reply reply = Fetch(nginx.port(), "/");
+  CHECK(reply.status == 502);
+  // The probe is not logged; the 502 is, with the upstream group's name as
+  // its address because no server was tried.
+  std::vector<std::string> lines = WaitForLines(nginx.access_log_path(), 1);
+  REQUIRE(lines.size() == 1);
+  nlohmann::json j = ParseJson(lines[0]);
+  CHECK(j["status"] == 502);
+  CHECK(j["upstream_addr"] == kName);
+  CHECK(j["upstream_status"] == "502");
+}
+
+TEST_CASE(
+    "an apply moves all traffic from one backend to another and the "
+    "probe confirms each generation",
+    "[nginx_e2e]") {
+  Backend a("A"), b("B");
+  NginxFixture nginx;
+  std::string err;
+  REQUIRE(nginx.Start(kName, a.port(), &err));
+  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+
+  int64_t elapsed = -1;
+  REQUIRE(ctl.Apply({{a.port(), 100}}, 1, &err, &elapsed));
+  CHECK(elapsed >= 0);
+  CHECK(elapsed < 5000);
+  std::vector<pid_t> workers_1 = WaitForWorkers(nginx, 2);
+  // Right after the confirmation, from 4 concurrent clients: no new
+  // connection may reach a worker of the previous generation.
+  CHECK(CountAnswers(nginx.port(), 4, 10) == Counts{{"A", 40}});
+
+  REQUIRE(ctl.Apply({{b.port(), 100}}, 2, &err, &elapsed));
+  CHECK(CountAnswers(nginx.port(), 4, 10) == Counts{{"B", 40}});
+  uint64_t generation = 0;
+  REQUIRE(ctl.ProbeGeneration(&generation, &err));
+  CHECK(generation == 2);
+  // The access log agrees: 40 lines for A, then 40 for B.
+  std::vector<std::string> lines = WaitForLines(nginx.access_log_path(), 80);
+  REQUIRE(lines.size() == 80);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    int port = i < 40 ? a.port() : b.port();
+    CHECK(ParseJson(lines[i])["upstream_addr"] ==
+          "127.0.0.1:" + std::to_string(port));
+  }
+  // The reload replaced the workers (old ones may still be exiting).
+  std::vector<pid_t> workers_2 = nginx.WorkerPids();
+  for (pid_t pid : workers_1) {
+    CHECK(std::count(workers_2.begin(), workers_2.end(), pid) == 0);
+  }
+}
+
+TEST_CASE("access-log lines are JSON with every documented field",
+          "[nginx_e2e]") {
+  Backend a("A");
+  NginxFixture nginx;
+  std::string err;
+  REQUIRE(nginx.Start(kName, a.port(), &err));
+  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  REQUIRE(ctl.Apply({{a.port(), 100}}, 1, &err));
+
+  double before = TestEnv().clock->WallMs() / 1000.0;
+  CHECK(Fetch(nginx.port(), "/hello?x=1").status == 200);
+  CHECK(Fetch(nginx.port(), "/q%22b%5Cs").status == 200);  // /q"b\s
+  CHECK(Fetch(nginx.port(), "/submit", "POST").status == 200);
+  std::vector<std::string> lines = WaitForLines(nginx.access_log_path(), 3);
+  double after = TestEnv().clock->WallMs() / 1000.0;
+  REQUIRE(lines.size() == 3);
+
+  std::vector<pid_t> workers = WaitForWorkers(nginx, 2);
+  const std::set<std::string> kFields = {"msec",
+                                         "pid",
+                                         "method",
+                                         "uri",
+                                         "status",
+                                         "request_time",
+                                         "upstream_addr",
+                                         "upstream_status",
+                                         "upstream_response_time",
+                                         "bytes_sent",
+                                         "time"};
+  std::vector<std::string> methods, uris;
+  for (const std::string& line : lines) {
+    INFO(line);
+    nlohmann::json j = ParseJson(line);
+    REQUIRE(j.is_object());
+    std::set<std::string> keys;
+    for (auto it = j.begin(); it != j.end(); ++it) keys.insert(it.key());
+    CHECK(keys == kFields);
+    REQUIRE(j["msec"].is_number());
+    CHECK(j["msec"].get<double>() >= before - 1);
+    CHECK(j["msec"].get<double>() <= after + 1);
+    REQUIRE(j["pid"].is_number_integer());
+    CHECK(std::count(workers.begin(), workers.end(), j["pid"].get<int>()) == 1);
+    CHECK(j["status"] == 200);
+    REQUIRE(j["request_time"].is_number());
+    CHECK(j["request_time"].get<double>() >= 0);
+    CHECK(j["upstream_addr"] == "127.0.0.1:" + std::to_string(a.port()));
+    CHECK(j["upstream_status"] == "200");
+    REQUIRE(j["upstream_response_time"].is_string());
+    CHECK(std::regex_match(j["upstream_response_time"].get<std::string>(),
+                           std::regex(R"(\d+\.\d{3})")));
+    REQUIRE(j["bytes_sent"].is_number_integer());
+    CHECK(j["bytes_sent"].get<int>() > 0);
+    REQUIRE(j["time"].is_string());
+    CHECK(std::regex_match(
+        j["time"].get<std::string>(),
+        std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d)")));
+    methods.push_back(j["method"]);
+    uris.push_back(j["uri"]);
+  }
+  CHECK(methods == std::vector<std::string>{"GET", "GET", "POST"});
+  // $uri: decoded, without the query string; escape=json keeps it valid.
+  CHECK(uris == std::vector<std::string>{"/hello", "/q\"b\\s", "/submit"});
+}
+
+// The line of nginx.conf holding `needle`, counted from 1 (0: none).
+int LineOf(const std::string& path, const std::string& needle) {
+  std::istringstream in(ReadWholeFile(path));
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find(needle) != std::string::npos) return n;
+  }
+  return 0;
+}
+
+std::string RegexEscape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (std::string("\\^$.|?*+()[]{}").find(c) != std::string::npos) {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
+
+TEST_CASE(
+    "a failing nginx config test leaves the previous upstream file byte "
+    "for byte and traffic unaffected",
+    "[nginx_e2e]") {
+  Backend a("A"), b("B");
+  NginxFixture nginx;
+  std::string err;
+  REQUIRE(nginx.Start(kName, a.port(), &err));
+  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  REQUIRE(ctl.Apply({{a.port(), 100}}, 1, &err));
+  std::string before = ReadWholeFile(nginx.upstream_file());
+  std::vector<pid_t> workers = WaitForWorkers(nginx, 2);
+
+  // A misconfigured upstream name: nginx.conf proxies to kName, which the
+  // new file no longer defines, so `nginx -t` fails.
+  Nginx wrong(nginx.MakeConfig("renamed_backend"), nginx.prefix(), TestEnv());
+  CHECK_FALSE(wrong.Apply({{b.port(), 100}}, 2, &err));
+  // nginx logs to stderr in its full format (time, pid), hence a pattern.
+  std::string conf = nginx.nginx_conf();
+  std::string expected =
+      "nginx config test failed: \\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d "
+      "\\[emerg\\] \\d+#\\d+: host not found in upstream \"" +
+      std::string(kName) + "\" in " + RegexEscape(conf) + ":" +
+      std::to_string(LineOf(conf, "proxy_pass")) +
+      "\nnginx: configuration file " + RegexEscape(conf) + " test failed";
+  INFO(err);
+  CHECK(std::regex_match(err, std::regex(expected)));
+  CHECK(ReadWholeFile(nginx.upstream_file()) == before);
+
+  // Never reloaded: same workers, same generation, same backend.
+  CHECK(nginx.WorkerPids() == workers);
+  uint64_t generation = 0;
+  REQUIRE(ctl.ProbeGeneration(&generation, &err));
+  CHECK(generation == 1);
+  for (int i = 0; i < 20; ++i) {
+    Reply r = Fetch(nginx.port(), "/");
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "A");
+  }
+  // And the restored file still passes.
+  CHECK(ctl.Test(&err));
+}
+
+TEST_CASE(
+    "with a zone, 10% on the canary is exactly 100 of 1000 requests "
+    "through two nginx workers",
+    "[nginx_e2e]") {
+  Backend stable("S"), canary("C");
+  NginxFixture nginx;
+  std::string err;
+  REQUIRE(nginx.Start(kName, stable.port(), &err));
+  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  REQUIRE(
+      ctl.Apply(ServersForSplit(stable.port(), canary.port(), 10), 1, &err));
+  REQUIRE(WaitForWorkers(nginx, 2).size() == 2);
+
+  // 4 clients x 250 requests, each over a new connection, so both workers
+  // accept. The zone makes the smooth weighted round robin one shared
+  // sequence (period 100, 10 canary picks per period), and every request is
+  // one pick: the count is exact, tolerance 0.
+  CHECK(CountAnswers(nginx.port(), 4, 250) == Counts{{"C", 100}, {"S", 900}});
+
+  std::vector<std::string> lines = WaitForLines(nginx.access_log_path(), 1000);
+  REQUIRE(lines.size() == 1000);
+  std::map<int, int> per_worker;
+  for (const std::string& line : lines) {
+    per_worker[ParseJson(line)["pid"].get<int>()]++;
+  }
+  std::string spread;
+  for (const auto& [pid, n] : per_worker) {
+    spread += std::to_string(pid) + ":" + std::to_string(n) + " ";
+  }
+  INFO("requests per worker: " << spread);
+  CHECK(per_worker.size() == 2);
+}
+
+TEST_CASE(
+    "a GET answered 503 is retried once on the other server but a POST "
+    "is not",
+    "[nginx_e2e]") {
+  Backend failing("F", 503), good("G");
+  NginxFixture nginx;
+  std::string err;
+  REQUIRE(nginx.Start(kName, good.port(), &err));
+  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  std::string f = "127.0.0.1:" + std::to_string(failing.port());
+  std::string g = "127.0.0.1:" + std::to_string(good.port());
+  // Equal weights: the first pick after a reload (which resets the zone) is
+  // the first server listed, the failing one.
+  std::vector<UpstreamServer> split = {{failing.port(), 50}, {good.port(), 50}};
+
+  REQUIRE(ctl.Apply(split, 1, &err));
+  Reply post = Fetch(nginx.port(), "/", "POST");
+  CHECK(post.status == 503);
+  CHECK(post.body == "F");
+
+  REQUIRE(ctl.Apply(split, 2, &err));
+  Reply get = Fetch(nginx.port(), "/");
+  CHECK(get.status == 200);
+  CHECK(get.body == "G");
+
+  std::vector<std::string> lines = WaitForLines(nginx.access_log_path(), 2);
+  REQUIRE(lines.size() == 2);
+  nlohmann::json p = ParseJson(lines[0]), q = ParseJson(lines[1]);
+  CHECK(p["method"] == "POST");
+  CHECK(p["upstream_addr"] == f);
+  CHECK(p["upstream_status"] == "503");
+  CHECK(q["method"] == "GET");
+  CHECK(q["upstream_addr"] == f + ", " + g);
+  CHECK(q["upstream_status"] == "503, 200");
+  CHECK(q["status"] == 200);
+}
+
+// Not run by default (hidden tag): prints how long a confirmed Apply takes,
+// with the default settle time and with none (the first new answer).
+TEST_CASE(
+    "ten applies in a row are each confirmed and the median time is printed",
+    "[.][nginx_timing]") {
+  Backend a("A"), b("B");
+  NginxFixture nginx;
+  std::string err;
+  REQUIRE(nginx.Start(kName, a.port(), &err));
+  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  uint64_t generation = 0;
+  for (int64_t settle : {200, 0}) {
+    ctl.set_settle_ms(settle);
+    std::vector<int64_t> times;
+    for (int i = 0; i < 10; ++i) {
+      int64_t elapsed = 0;
+      ++generation;
+      REQUIRE(ctl.Apply(ServersForSplit(a.port(), b.port(), i % 2 * 50),
+                        generation, &err, &elapsed));
+      times.push_back(elapsed);
+      // Let the old workers exit, as between two rollout steps.
+      WaitForWorkers(nginx, 2);
+    }
+    std::sort(times.begin(), times.end());
+    std::ostringstream out;
+    out << "Nginx::Apply, settle " << settle << " ms: median " << times[4]
+        << "-" << times[5] << " ms, min " << times.front() << " ms, max "
+        << times.back() << " ms";
+    WARN(out.str());
+  }
+}
+
+}  // namespace
+}  // namespace bgctl::testing
