@@ -220,6 +220,15 @@ bool Analyzer::Tick(int64_t now_ms, double canary_cpu_percent,
   return false;
 }
 
+bool Analyzer::CloseAtStepEnd(int64_t now_ms, double canary_cpu_percent,
+                              WindowResult* closed) {
+  if (!open_) return false;
+  bool judge = canary_.requests >= cfg_.min_requests;
+  if (judge) CloseWindow(now_ms, canary_cpu_percent, false, closed);
+  open_ = false;
+  return judge;
+}
+
 void Analyzer::CloseWindow(int64_t now_ms, double cpu, bool early,
                            WindowResult* closed) {
   WindowResult r;

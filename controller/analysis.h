@@ -123,6 +123,14 @@ class Analyzer {
   // *closed alone) otherwise, including when no window is open.
   bool Tick(int64_t now_ms, double canary_cpu_percent, WindowResult* closed);
 
+  // Closes and judges the open window now, whatever its age (the end of a
+  // step shorter than the interval), when it holds at least min_requests
+  // canary requests; a smaller window is discarded unjudged, as StartWindow
+  // would. Returns true and fills *closed only when a window was judged.
+  // No window is open afterwards.
+  bool CloseAtStepEnd(int64_t now_ms, double canary_cpu_percent,
+                      WindowResult* closed);
+
   // Closed windows with verdict kFail, in this analyzer's life.
   int failed_windows() const { return failed_windows_; }
   // The index the open (or next) window will get when it closes. Read it at

@@ -343,6 +343,27 @@ TEST_CASE(
   CHECK(w.start_ms == 2);
 }
 
+TEST_CASE("a step ending before the interval judges its window only with "
+          "min_requests canary requests",
+          "[analysis]") {
+  Analyzer a(Defaults(), kStablePort, kCanaryPort);
+  WindowResult w;
+  a.StartWindow(0);
+  AddLines(&a, 49, Line(kCanary, "200", 200, 0.001));
+  CHECK_FALSE(a.CloseAtStepEnd(1000, -1, &w));
+  CHECK_FALSE(a.window_open());
+  CHECK(a.next_window_index() == 0);
+  a.StartWindow(2000);
+  AddLines(&a, 50, Line(kCanary, "200", 200, 0.001));
+  REQUIRE(a.CloseAtStepEnd(3000, -1, &w));
+  CHECK(w.index == 0);
+  CHECK(w.start_ms == 2000);
+  CHECK(w.end_ms == 3000);
+  CHECK(w.verdict.kind == VerdictKind::kPass);
+  CHECK_FALSE(a.window_open());
+  CHECK(a.any_verdict_since(0));
+}
+
 TEST_CASE("the fast path closes a window on an absolute p99 over the limit",
           "[analysis]") {
   Analyzer a(Defaults(), kStablePort, kCanaryPort);

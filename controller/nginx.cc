@@ -57,6 +57,37 @@ bool CheckServers(const std::vector<UpstreamServer>& servers,
   return true;
 }
 
+bool HoldsPid(const std::vector<SocketHolder>& holders, int pid) {
+  for (const SocketHolder& h : holders) {
+    if (h.pid == pid) return true;
+  }
+  return false;
+}
+
+bool SameProcess(const SocketHolder& a, const SocketHolder& b) {
+  return a.pid == b.pid && a.start_time == b.start_time;
+}
+
+bool HoldsProcess(const std::vector<SocketHolder>& holders,
+                  const SocketHolder& p) {
+  for (const SocketHolder& h : holders) {
+    if (SameProcess(h, p)) return true;
+  }
+  return false;
+}
+
+std::string PidList(const std::vector<SocketHolder>& holders) {
+  std::string s;
+  for (const SocketHolder& h : holders) {
+    s += (s.empty() ? "" : ", ") + std::to_string(h.pid);
+  }
+  return s;
+}
+
+std::string Where(const NginxConfig& cfg) {
+  return cfg.probe_host + ":" + std::to_string(cfg.probe_port);
+}
+
 }  // namespace
 
 std::vector<UpstreamServer> ServersForSplit(int stable_port, int canary_port,
@@ -92,19 +123,31 @@ std::string RenderPlaceholderUpstream(const std::string& upstream_name,
   return text;
 }
 
+struct Nginx::Watch {
+  bool exact = false;   // old workers known: confirm by their release
+  std::string why_not;  // when !exact, why (empty: no inspector)
+  SocketHolder master;
+  std::vector<uint64_t> inodes;           // the listener before the reload
+  std::vector<SocketHolder> old_workers;  // all of them
+  std::vector<SocketHolder> holding;      // those still holding the listener
+};
+
 Nginx::Nginx(const NginxConfig& cfg, const std::string& workdir, Env env)
     : cfg_(cfg), workdir_(workdir), env_(env) {}
 
 bool Nginx::Apply(const std::vector<UpstreamServer>& servers,
                   uint64_t generation, std::string* err, int64_t* elapsed_ms) {
   int64_t start = env_.clock->NowMs();
-  bool ok = Install(servers, generation, err) && Confirm(generation, err);
+  Watch watch;
+  bool ok = Install(servers, generation, &watch, err) &&
+            Confirm(generation, &watch, err);
+  if (ok) last_exact_ = watch.exact;
   if (elapsed_ms != nullptr) *elapsed_ms = env_.clock->NowMs() - start;
   return ok;
 }
 
 bool Nginx::Install(const std::vector<UpstreamServer>& servers,
-                    uint64_t generation, std::string* err) {
+                    uint64_t generation, Watch* watch, std::string* err) {
   if (!CheckServers(servers, err)) return false;
   const std::string& path = cfg_.upstream_file;
   std::string previous;
@@ -113,12 +156,88 @@ bool Nginx::Install(const std::vector<UpstreamServer>& servers,
 
   std::string text = RenderUpstream(cfg_.upstream_name, servers, generation);
   if (!env_.fs->WriteFileAtomic(path, text, err)) return false;
-  if (!RunChecked(cfg_.test_command, "nginx config test", err) ||
-      !RunChecked(cfg_.reload_command, "nginx reload", err)) {
+  if (!RunChecked(cfg_.test_command, "nginx config test", err)) {
+    Restore(had_previous, previous, err);
+    return false;
+  }
+  WatchWorkers(watch);
+  if (!RunChecked(cfg_.reload_command, "nginx reload", err)) {
     Restore(had_previous, previous, err);
     return false;
   }
   return true;
+}
+
+void Nginx::WatchWorkers(Watch* w) {
+  if (inspector_ == nullptr) return;
+  Listener listener;
+  if (!inspector_->FindListener(cfg_.probe_host, cfg_.probe_port, &listener,
+                                &w->why_not)) {
+    return;
+  }
+  std::vector<SocketHolder> roots;
+  for (const SocketHolder& h : listener.holders) {
+    if (!HoldsPid(listener.holders, h.parent_pid)) roots.push_back(h);
+  }
+  std::string where = Where(cfg_);
+  if (roots.size() != 1) {
+    w->why_not = "processes " + PidList(roots) +
+                 " all hold the socket listening on " + where +
+                 " and none is the parent of the others";
+    return;
+  }
+  w->master = roots[0];
+  for (const SocketHolder& h : listener.holders) {
+    if (h.parent_pid == w->master.pid) w->old_workers.push_back(h);
+  }
+  if (w->old_workers.empty()) {
+    w->why_not = "process " + std::to_string(w->master.pid) +
+                 " holds the socket listening on " + where +
+                 " but none of its children does";
+    return;
+  }
+  w->inodes = listener.inodes;
+  w->holding = w->old_workers;
+  w->exact = true;
+}
+
+void Nginx::CheckReleased(Watch* w) {
+  std::vector<SocketHolder> still;
+  for (const SocketHolder& h : w->holding) {
+    bool holds = false;
+    std::string why;
+    if (!inspector_->StillHolds(h, w->inodes, &holds, &why)) {
+      w->exact = false;
+      w->why_not = "after the reload, " + why;
+      return;
+    }
+    if (holds) still.push_back(h);
+  }
+  w->holding = still;
+}
+
+bool Nginx::CheckNewWorkers(Watch* w) {
+  Listener now;
+  std::string why;
+  bool master = false, new_worker = false;
+  if (inspector_->FindListener(cfg_.probe_host, cfg_.probe_port, &now, &why)) {
+    for (const SocketHolder& h : now.holders) {
+      master = master || SameProcess(h, w->master);
+      new_worker = new_worker || (h.parent_pid == w->master.pid &&
+                                  !HoldsProcess(w->old_workers, h));
+    }
+    if (!master) {
+      why = "master " + std::to_string(w->master.pid) +
+            " no longer holds the socket listening on " + Where(cfg_);
+    } else if (!new_worker) {
+      why = "no new child of master " + std::to_string(w->master.pid) +
+            " holds the socket listening on " + Where(cfg_);
+    }
+  }
+  if (master && new_worker) return true;
+  w->exact = false;
+  w->why_not = "after the reload, " + why;
+  return false;
 }
 
 bool Nginx::Test(std::string* err) {
@@ -194,12 +313,13 @@ bool Nginx::ProbeOnce(int64_t timeout_ms, uint64_t* generation,
   return true;
 }
 
-bool Nginx::Confirm(uint64_t generation, std::string* err) {
+bool Nginx::Confirm(uint64_t generation, Watch* w, std::string* err) {
   int64_t start = env_.clock->NowMs();
   int64_t streak_start = -1;  // first answer of the current run of new ones
   std::string answer;
   int64_t waited = 0;
   for (;;) {
+    if (w->exact && !w->holding.empty()) CheckReleased(w);
     uint64_t got = 0;
     bool ok =
         ProbeOnce(std::clamp<int64_t>(confirm_deadline_ms_ - waited, 1, 1000),
@@ -207,7 +327,8 @@ bool Nginx::Confirm(uint64_t generation, std::string* err) {
     int64_t now = env_.clock->NowMs();
     if (ok && got == generation) {
       if (streak_start < 0) streak_start = now;
-      if (now - streak_start >= settle_ms_) return true;
+      if (w->exact && w->holding.empty() && CheckNewWorkers(w)) return true;
+      if (!w->exact && now - streak_start >= settle_ms_) return true;
     } else {
       if (ok) answer = "probe answered generation " + std::to_string(got);
       streak_start = -1;
@@ -218,13 +339,20 @@ bool Nginx::Confirm(uint64_t generation, std::string* err) {
         std::min(poll_interval_ms_, confirm_deadline_ms_ - waited));
     waited = env_.clock->NowMs() - start;
   }
-  if (streak_start >= 0) {
+  if (streak_start >= 0 && w->exact) {
+    answer = "probe answered generation " + std::to_string(generation) +
+             ", but old nginx workers still listen (pids " +
+             PidList(w->holding) + ")";
+  } else if (streak_start >= 0) {
     answer = "probe answered generation " + std::to_string(generation) +
              " for only " + std::to_string(start + waited - streak_start) +
              "ms of the " + std::to_string(settle_ms_) + "ms settle time";
   }
   *err = "nginx reload not confirmed: " + answer + ", expected " +
          std::to_string(generation) + " after " + std::to_string(waited) + "ms";
+  if (!w->exact && !w->why_not.empty()) {
+    *err += " (confirming by the settle time: " + w->why_not + ")";
+  }
   return false;
 }
 

@@ -11,6 +11,7 @@
 
 #include "controller/config.h"
 #include "controller/env.h"
+#include "controller/sockets.h"
 
 namespace bgctl {
 
@@ -60,13 +61,23 @@ class Nginx {
   Nginx(const NginxConfig& cfg, const std::string& workdir, Env env);
 
   // How long Apply waits for the reload to be confirmed (default 5000 ms),
-  // how long the probe must keep answering the new generation (default
-  // 200 ms, see Apply), how often it asks (default 5 ms), and the time limit
-  // for each of the test and reload commands (default 30000 ms).
+  // how long the probe must keep answering the new generation when the
+  // reload cannot be confirmed through nginx's processes (default 200 ms,
+  // see Apply), how often it asks (default 5 ms), and the time limit for
+  // each of the test and reload commands (default 30000 ms).
   void set_confirm_deadline_ms(int64_t ms) { confirm_deadline_ms_ = ms; }
   void set_settle_ms(int64_t ms) { settle_ms_ = ms; }
   void set_poll_interval_ms(int64_t ms) { poll_interval_ms_ = ms; }
   void set_command_timeout_ms(int64_t ms) { command_timeout_ms_ = ms; }
+  // What Apply uses to tell when the old workers stopped accepting (default
+  // RealSocketInspector()). nullptr: always confirm by the settle time, and
+  // say nothing about it. Not owned.
+  void set_socket_inspector(SocketInspector* inspector) {
+    inspector_ = inspector;
+  }
+  // Whether the last confirmed Apply was confirmed through nginx's processes
+  // (false: by the settle time).
+  bool last_confirmed_exactly() const { return last_exact_; }
 
   // Makes `servers` the upstream, as generation `generation`:
   //  1. writes the upstream file atomically (RenderUpstream);
@@ -75,23 +86,37 @@ class Nginx {
   //     returns false with *err = "nginx config test failed: <output>";
   //  3. runs the reload command; if it fails, restores the previous file and
   //     returns false with *err = "nginx reload failed: <output>";
-  //  4. polls the probe (each time over a new connection) until it answers
-  //     the new generation, and then keeps polling until it has answered
-  //     only the new generation for the settle time (any other answer starts
-  //     over). Seeing the new generation once is not enough: on reload the
-  //     nginx master starts the new workers, sleeps 100 ms, and only then
-  //     tells the old ones to stop accepting, so for ~100 ms new connections
-  //     still land on workers running the previous file (measured with
-  //     nginx 1.22: old answers until 96-107 ms after the reload command,
-  //     up to 98 ms after the first new answer).
-  //     If this does not happen within the confirm deadline, returns false
-  //     with *err =
+  //  4. confirms the reload. Just before the reload command it finds, via
+  //     the socket inspector, the processes holding the socket that listens
+  //     on the probe's address: the master (the one holder whose parent
+  //     holds nothing) and its children, the old workers. On reload the
+  //     master starts new workers, sleeps 100 ms, and only then tells the
+  //     old ones to quit; until they close the listening socket, new
+  //     connections can still land on them and the previous file (measured
+  //     with nginx 1.22: old answers until 96-107 ms after the reload
+  //     command, up to 98 ms after the first new answer). So Apply polls
+  //     (every poll interval) the old workers and the probe (each time over
+  //     a new connection), and the reload is confirmed when no old worker
+  //     holds the listening socket any more (or has exited) and then the
+  //     probe answers the new generation, and a new look at the listener
+  //     shows the same master and at least one new child holding it. Old
+  //     workers may live on to finish requests they accepted before.
+  //     When the inspector cannot tell (no inspector set, the socket is not
+  //     found, another user's processes cannot be read, the probe host is
+  //     not local; or the after-reload look disagrees), Apply falls back to
+  //     time: the probe must answer only the new generation for the settle
+  //     time after its first new answer (any other answer starts over).
+  //     If the reload is not confirmed within the confirm deadline, returns
+  //     false with *err =
   //       "nginx reload not confirmed: probe answered generation X, expected N
   //       after Dms"
   //     (with "probe answered HTTP S", "probe failed: E", "probe answered
-  //     \"BODY\", not a generation number" or "probe answered generation N
-  //     for only Tms of the Sms settle time" in place of "probe answered
-  //     generation X"). The new file is then left in place: it passed the
+  //     \"BODY\", not a generation number", "probe answered generation N
+  //     for only Tms of the Sms settle time" or "probe answered generation N,
+  //     but old nginx workers still listen (pids P, Q)" in place of "probe
+  //     answered generation X"); after a fallback with a reason, followed by
+  //     " (confirming by the settle time: WHY)".
+  //     The new file is then left in place: it passed the
   //     test, nginx may already run it or pick it up on the next reload, so
   //     the caller must treat the split as unknown.
   // Returns true only when the reload is confirmed. Invalid `servers` (empty,
@@ -110,9 +135,18 @@ class Nginx {
   bool ProbeGeneration(uint64_t* generation, std::string* err);
 
  private:
-  // Steps 1-3 of Apply.
+  // What Apply knows of nginx's processes around a reload (nginx.cc).
+  struct Watch;
+
+  // Steps 1-3 of Apply; fills *watch just before the reload command.
   bool Install(const std::vector<UpstreamServer>& servers, uint64_t generation,
-               std::string* err);
+               Watch* watch, std::string* err);
+  // Finds the master and the old workers holding the probe's listener.
+  void WatchWorkers(Watch* watch);
+  // Drops the old workers that no longer hold the listener.
+  void CheckReleased(Watch* watch);
+  // After the release: the same master and a new worker hold the listener.
+  bool CheckNewWorkers(Watch* watch);
   // Runs `argv` in workdir_; false with *err = "<what> failed: <output>"
   // when it cannot start, times out or exits non-zero.
   bool RunChecked(const std::vector<std::string>& argv, const std::string& what,
@@ -124,9 +158,9 @@ class Nginx {
   // One probe. Returns true when it answered 200 with a number, setting
   // *generation; otherwise *answer describes what it got.
   bool ProbeOnce(int64_t timeout_ms, uint64_t* generation, std::string* answer);
-  // Polls until the probe has answered `generation` for settle_ms_, or the
-  // deadline passes.
-  bool Confirm(uint64_t generation, std::string* err);
+  // Step 4 of Apply: polls until the reload is confirmed (exactly, or by
+  // the settle time when watch->exact is false) or the deadline passes.
+  bool Confirm(uint64_t generation, Watch* watch, std::string* err);
 
   NginxConfig cfg_;
   std::string workdir_;
@@ -135,6 +169,8 @@ class Nginx {
   int64_t settle_ms_ = 200;
   int64_t poll_interval_ms_ = 5;
   int64_t command_timeout_ms_ = 30000;
+  SocketInspector* inspector_ = RealSocketInspector();
+  bool last_exact_ = false;
 };
 
 }  // namespace bgctl

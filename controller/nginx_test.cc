@@ -1,5 +1,6 @@
 #include "controller/nginx.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <deque>
 #include <functional>
@@ -117,6 +118,57 @@ class FakeProbe : public HttpProbe {
   int64_t last_timeout_ms = 0;
 };
 
+// Plays nginx's processes around a reload: until the reload command runs,
+// master 100 and old workers 101 and 102 hold the listener (inode 555);
+// each old worker holds it until the fake clock reaches its release time;
+// once the reload command ran, the master and new workers 103 and 104 do.
+class FakeInspector : public SocketInspector {
+ public:
+  FakeInspector(FakeClock* clock, FakeRunner* runner)
+      : clock_(clock), runner_(runner) {}
+  bool FindListener(const std::string& host, int port, Listener* out,
+                    std::string* err) override {
+    targets.push_back(host + ":" + std::to_string(port));
+    commands_run_at_find.push_back(runner_->calls.size());
+    if (!find_error.empty()) {
+      *err = find_error;
+      return false;
+    }
+    bool reloaded = !runner_->calls.empty() &&
+                    runner_->calls.back()[0] == "nginx-reload";
+    *out = reloaded ? after : before;
+    return true;
+  }
+  bool StillHolds(const SocketHolder& process,
+                  const std::vector<uint64_t>& inodes, bool* holds,
+                  std::string* err) override {
+    checked.push_back(process.pid);
+    if (inodes != std::vector<uint64_t>{555}) {
+      *err = "wrong inodes";
+      return false;
+    }
+    if (!still_error.empty()) {
+      *err = still_error;
+      return false;
+    }
+    auto it = release_at.find(process.pid);
+    *holds = it == release_at.end() || clock_->now < it->second;
+    return true;
+  }
+  Listener before{{555}, {{100, 1, 7000}, {101, 100, 7001}, {102, 100, 7002}}};
+  Listener after{{555}, {{100, 1, 7000}, {103, 100, 8003}, {104, 100, 8004}}};
+  std::map<int, int64_t> release_at;  // fake clock time; absent: never
+  std::string find_error;
+  std::string still_error;
+  std::vector<std::string> targets;
+  std::vector<size_t> commands_run_at_find;
+  std::vector<int> checked;  // pids passed to StillHolds, in order
+
+ private:
+  FakeClock* clock_;
+  FakeRunner* runner_;
+};
+
 const char kUpstreamFile[] = "/srv/demo/nginx/run/upstream.conf";
 
 struct Harness {
@@ -132,19 +184,23 @@ struct Harness {
     runner.fs = &fs;
     runner.watched = kUpstreamFile;
   }
-  Nginx Make() {
+  // Without `inspect`, Nginx has no socket inspector: the settle time only.
+  Nginx Make(bool inspect = false) {
     Env env;
     env.clock = &clock;
     env.fs = &fs;
     env.processes = &runner;
     env.http = &probe;
-    return Nginx(cfg, "/srv/demo", env);
+    Nginx nginx(cfg, "/srv/demo", env);
+    nginx.set_socket_inspector(inspect ? &inspector : nullptr);
+    return nginx;
   }
   NginxConfig cfg;
   FakeClock clock;
   FakeFs fs;
   FakeRunner runner;
   FakeProbe probe;
+  FakeInspector inspector{&clock, &runner};
 };
 
 std::string Describe(const std::vector<UpstreamServer>& servers) {
@@ -464,6 +520,206 @@ TEST_CASE("the probed generation is read from the running nginx", "[nginx]") {
   CHECK(err ==
         "nginx probe http://127.0.0.1:8080/__bgctl/generation: probe failed: "
         "connection refused");
+}
+
+TEST_CASE(
+    "a reload is confirmed only once the old workers released the listener, "
+    "though the probe answers the new generation before",
+    "[nginx]") {
+  Harness h;
+  h.probe.answers = {{true, 200, "4"}, {true, 200, "5"}};
+  h.inspector.release_at = {{101, 1060}, {102, 1100}};
+  Nginx nginx = h.Make(/*inspect=*/true);
+  std::string err;
+  int64_t elapsed = -1;
+  REQUIRE(nginx.Apply({{8081, 100}}, 5, &err, &elapsed));
+  CHECK(err.empty());
+  // The probe answered 5 from 5 ms on; worker 102 let go at 100 ms.
+  CHECK(elapsed == 100);
+  CHECK(h.probe.calls == 21);
+  CHECK(nginx.last_confirmed_exactly());
+  // Worker 101 was checked at 0, 5, ..., 60 ms, worker 102 until 100 ms.
+  CHECK(std::count(h.inspector.checked.begin(), h.inspector.checked.end(),
+                   101) == 13);
+  CHECK(std::count(h.inspector.checked.begin(), h.inspector.checked.end(),
+                   102) == 21);
+  CHECK(h.inspector.checked.size() == 34);
+  // Looked before the reload command (after the test) and once after.
+  CHECK(h.inspector.commands_run_at_find == std::vector<size_t>{1, 2});
+  CHECK(h.inspector.targets ==
+        std::vector<std::string>{"127.0.0.1:8080", "127.0.0.1:8080"});
+}
+
+TEST_CASE(
+    "after the old workers let go the probe must still answer the new "
+    "generation",
+    "[nginx]") {
+  Harness h;
+  h.probe.answers.assign(30, {true, 200, "4"});  // 0, 5, ..., 145 ms
+  h.probe.answers.push_back({true, 200, "5"});
+  h.inspector.release_at = {{101, 1050}, {102, 1050}};
+  Nginx nginx = h.Make(/*inspect=*/true);
+  std::string err;
+  int64_t elapsed = -1;
+  REQUIRE(nginx.Apply({{8081, 100}}, 5, &err, &elapsed));
+  CHECK(elapsed == 150);
+  CHECK(h.probe.calls == 31);
+  CHECK(h.inspector.checked.size() == 22);  // both, at 0, 5, ..., 50 ms
+  CHECK(nginx.last_confirmed_exactly());
+}
+
+TEST_CASE(
+    "an old worker that never lets go of the listener fails the reload at "
+    "the deadline, named in the error",
+    "[nginx]") {
+  Harness h;
+  h.probe.answers = {{true, 200, "5"}};
+  h.inspector.release_at = {{101, 1020}};
+  Nginx nginx = h.Make(/*inspect=*/true);
+  nginx.set_confirm_deadline_ms(300);
+  std::string err;
+  int64_t elapsed = -1;
+  CHECK_FALSE(nginx.Apply({{8081, 100}}, 5, &err, &elapsed));
+  CHECK(err ==
+        "nginx reload not confirmed: probe answered generation 5, but old "
+        "nginx workers still listen (pids 102), expected 5 after 300ms");
+  CHECK(elapsed == 300);
+  CHECK(h.inspector.targets.size() == 1);
+}
+
+TEST_CASE(
+    "when nginx's processes cannot be inspected the settle time confirms, "
+    "and only a failure says why",
+    "[nginx]") {
+  Harness h;
+  h.inspector.find_error =
+      "no process found holding the socket listening on 127.0.0.1:8080";
+  h.probe.answers = {
+      {true, 200, "4"}, {true, 200, "4"}, {true, 200, "4"}, {true, 200, "5"}};
+  Nginx nginx = h.Make(/*inspect=*/true);
+  std::string err;
+  int64_t elapsed = -1;
+  REQUIRE(nginx.Apply({{8081, 100}}, 5, &err, &elapsed));
+  CHECK(err.empty());
+  // As without an inspector: first new answer at 15 ms, plus 200 ms.
+  CHECK(elapsed == 215);
+  CHECK(h.probe.calls == 44);
+  CHECK_FALSE(nginx.last_confirmed_exactly());
+  CHECK(h.inspector.checked.empty());
+
+  h.probe.answers = {{true, 200, "5"}};
+  nginx.set_confirm_deadline_ms(100);
+  CHECK_FALSE(nginx.Apply({{8081, 100}}, 6, &err, &elapsed));
+  CHECK(err ==
+        "nginx reload not confirmed: probe answered generation 5, expected 6 "
+        "after 100ms (confirming by the settle time: no process found holding "
+        "the socket listening on 127.0.0.1:8080)");
+}
+
+TEST_CASE(
+    "unrelated processes holding the listener, or a master without workers, "
+    "are not trusted and the settle time confirms",
+    "[nginx]") {
+  Harness h;
+  h.probe.answers = {{true, 200, "5"}};
+  h.inspector.before.holders = {{100, 1, 7000}, {300, 1, 7300}};
+  Nginx nginx = h.Make(/*inspect=*/true);
+  nginx.set_confirm_deadline_ms(50);
+  std::string err;
+  CHECK_FALSE(nginx.Apply({{8081, 100}}, 5, &err));
+  CHECK(err ==
+        "nginx reload not confirmed: probe answered generation 5 for only "
+        "50ms of the 200ms settle time, expected 5 after 50ms (confirming by "
+        "the settle time: processes 100, 300 all hold the socket listening on "
+        "127.0.0.1:8080 and none is the parent of the others)");
+
+  h.inspector.before.holders = {{100, 1, 7000}};
+  CHECK_FALSE(nginx.Apply({{8081, 100}}, 5, &err));
+  CHECK(err ==
+        "nginx reload not confirmed: probe answered generation 5 for only "
+        "50ms of the 200ms settle time, expected 5 after 50ms (confirming by "
+        "the settle time: process 100 holds the socket listening on "
+        "127.0.0.1:8080 but none of its children does)");
+
+  int64_t elapsed = -1;
+  nginx.set_confirm_deadline_ms(5000);
+  REQUIRE(nginx.Apply({{8081, 100}}, 5, &err, &elapsed));
+  CHECK(elapsed == 200);
+  CHECK_FALSE(nginx.last_confirmed_exactly());
+  CHECK(h.inspector.checked.empty());
+}
+
+TEST_CASE(
+    "a different master or no new worker after the reload falls back to "
+    "the settle time counted from the first new answer",
+    "[nginx]") {
+  Harness h;
+  h.probe.answers = {{true, 200, "4"}, {true, 200, "5"}};
+  h.inspector.release_at = {{101, 1100}, {102, 1100}};
+  h.inspector.after.holders = {{200, 1, 9000}, {201, 200, 9001}};
+  Nginx nginx = h.Make(/*inspect=*/true);
+  std::string err;
+  int64_t elapsed = -1;
+  REQUIRE(nginx.Apply({{8081, 100}}, 5, &err, &elapsed));
+  // Old workers gone at 100 ms, the master too: 200 ms after the first new
+  // answer at 5 ms.
+  CHECK(elapsed == 205);
+  CHECK_FALSE(nginx.last_confirmed_exactly());
+
+  h.probe.answers = {{true, 200, "4"}, {true, 200, "6"}};
+  h.clock.now = 1000;
+  nginx.set_confirm_deadline_ms(150);
+  CHECK_FALSE(nginx.Apply({{8081, 100}}, 6, &err, &elapsed));
+  CHECK(err ==
+        "nginx reload not confirmed: probe answered generation 6 for only "
+        "145ms of the 200ms settle time, expected 6 after 150ms (confirming by "
+        "the settle time: after the reload, master 100 no longer holds the "
+        "socket listening on 127.0.0.1:8080)");
+
+  h.inspector.after.holders = {{100, 1, 7000}, {102, 100, 7002}};
+  h.probe.answers = {{true, 200, "4"}, {true, 200, "7"}};
+  h.inspector.release_at = {{101, 0}, {102, 0}};
+  CHECK_FALSE(nginx.Apply({{8081, 100}}, 7, &err, &elapsed));
+  CHECK(err ==
+        "nginx reload not confirmed: probe answered generation 7 for only "
+        "145ms of the 200ms settle time, expected 7 after 150ms (confirming by "
+        "the settle time: after the reload, no new child of master 100 holds "
+        "the socket listening on 127.0.0.1:8080)");
+}
+
+TEST_CASE(
+    "an old worker whose descriptors cannot be read falls back to the "
+    "settle time",
+    "[nginx]") {
+  Harness h;
+  h.probe.answers = {{true, 200, "4"}, {true, 200, "5"}};
+  h.inspector.still_error = "cannot read /proc/101/fd: Permission denied";
+  Nginx nginx = h.Make(/*inspect=*/true);
+  std::string err;
+  int64_t elapsed = -1;
+  REQUIRE(nginx.Apply({{8081, 100}}, 5, &err, &elapsed));
+  CHECK(elapsed == 205);
+  CHECK(h.inspector.checked == std::vector<int>{101});
+  CHECK_FALSE(nginx.last_confirmed_exactly());
+
+  nginx.set_confirm_deadline_ms(10);
+  h.probe.answers = {{true, 200, "5"}};
+  CHECK_FALSE(nginx.Apply({{8081, 100}}, 6, &err, &elapsed));
+  CHECK(err ==
+        "nginx reload not confirmed: probe answered generation 5, expected 6 "
+        "after 10ms (confirming by the settle time: after the reload, cannot "
+        "read /proc/101/fd: Permission denied)");
+}
+
+TEST_CASE("a failing config test never looks at nginx's processes",
+          "[nginx]") {
+  Harness h;
+  h.runner.results["nginx-test"] = {1, false, ""};
+  Nginx nginx = h.Make(/*inspect=*/true);
+  std::string err;
+  CHECK_FALSE(nginx.Apply({{8081, 100}}, 1, &err));
+  CHECK(err == "nginx config test failed: exit code 1");
+  CHECK(h.inspector.targets.empty());
 }
 
 }  // namespace

@@ -113,8 +113,9 @@ ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
     *err = "a rollout is under way: use `bgctl abort` to stop it";
     return kExitFailed;
   }
-  if (state->phase != Phase::kPromoted || state->previous_slot.empty() ||
-      state->previous_version.empty()) {
+  // The previous version of the last promotion stays on record through a
+  // later deploy that was rolled back or aborted; a rollback uses it up.
+  if (state->previous_slot.empty() || state->previous_version.empty()) {
     *err = std::string("nothing to roll back to") +
            (state->phase == Phase::kRolledBack
                 ? ": the last operation was already a rollback"

@@ -208,7 +208,7 @@ class Rollout {
       }
       clock->SleepMs(kTickMs);
     }
-    if (!JudgeNewLines()) return RolloutPhase::kRollBack;
+    if (!JudgeNewLines() || !JudgeStepEnd()) return RolloutPhase::kRollBack;
     if (step.pause_ms > 0 && !analyzer_.any_verdict_since(step_first_window_)) {
       std::string why = "no verdict at " + std::to_string(step.weight) +
                         "%: fewer than " +
@@ -232,18 +232,32 @@ class Rollout {
     follower_.Poll([&](std::string_view line) { analyzer_.AddLine(line); },
                    &err);
     WindowResult w;
-    while (analyzer_.Tick(ctx_->env.clock->NowMs(), CanaryCpuPercent(), &w)) {
-      ctx_->out->Event("window", DescribeWindow(w), WindowJson(w));
-      if (analyzer_.failed_windows() >= cfg_.rollout.analysis.failure_limit) {
-        Fail(kExitRolledBack,
-             "analysis: " + std::to_string(analyzer_.failed_windows()) +
-                 " failed windows (limit " +
-                 std::to_string(cfg_.rollout.analysis.failure_limit) +
-                 "), last: " + w.verdict.reason);
-        return false;
-      }
-    }
+    while (analyzer_.Tick(ctx_->env.clock->NowMs(), CanaryCpuPercent(), &w))
+      if (!ReportWindow(w)) return false;
     return true;
+  }
+
+  // The step's last, partial window is judged too when it holds enough
+  // canary requests (a step shorter than the analysis interval).
+  bool JudgeStepEnd() {
+    WindowResult w;
+    if (!analyzer_.CloseAtStepEnd(ctx_->env.clock->NowMs(), CanaryCpuPercent(),
+                                  &w))
+      return true;
+    return ReportWindow(w);
+  }
+
+  // Reports a closed window; false once the failure limit is reached.
+  bool ReportWindow(const WindowResult& w) {
+    ctx_->out->Event("window", DescribeWindow(w), WindowJson(w));
+    if (analyzer_.failed_windows() < cfg_.rollout.analysis.failure_limit)
+      return true;
+    Fail(kExitRolledBack,
+         "analysis: " + std::to_string(analyzer_.failed_windows()) +
+             " failed windows (limit " +
+             std::to_string(cfg_.rollout.analysis.failure_limit) +
+             "), last: " + w.verdict.reason);
+    return false;
   }
 
   bool CheckHealth(int* failures) {

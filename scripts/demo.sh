@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-scripts/build.sh
+scripts/build.sh bgctl backend-sample load_client
 
 run="$root/demo-run"
 rm -rf "$run"

@@ -1,0 +1,569 @@
+// Fakes of every env.h interface, for fast and exact unit tests of the code
+// that drives a rollout (rollout.cc, operations.cc, transitions.cc) on top of
+// a real Nginx, Reporter, LogFollower and Analyzer. Header-only and included
+// only by tests: nothing here is compiled into bgctl_core.
+//
+//   FakeClock          time moves only when the code sleeps; tasks run "at T"
+//   FakeFileSystem     an in-memory map of files; paths can be made to fail
+//   FakeProcessRunner  spawned processes are records (pids 1000, 1001, ...)
+//                      whose life the test controls; Run() is scripted
+//   FakeHttpProbe      answers per port+path: sequences of statuses, errors,
+//                      or a handler
+//   FakeNginx          a running nginx in the fakes: the test and reload
+//                      commands, and the generation probe answering the
+//                      generation of the last reload that took effect
+//
+// All fakes record what they were asked into vectors the test inspects, and
+// optionally into one shared journal (ordered across fakes). None of them is
+// thread-safe.
+#ifndef BGCTL_CONTROLLER_FAKE_ENV_H_
+#define BGCTL_CONTROLLER_FAKE_ENV_H_
+
+#include <csignal>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "controller/config.h"
+#include "controller/env.h"
+
+namespace bgctl::fake {
+
+// Joins argv with single spaces (for journals and keys).
+inline std::string JoinArgv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const std::string& a : argv) {
+    if (!out.empty()) out += ' ';
+    out += a;
+  }
+  return out;
+}
+
+// The entries of `journal` that start with `prefix`, in order.
+inline std::vector<std::string> Filter(const std::vector<std::string>& journal,
+                                       const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const std::string& e : journal)
+    if (e.compare(0, prefix.size(), prefix) == 0) out.push_back(e);
+  return out;
+}
+
+// Time passes only in SleepMs. WallMs is NowMs plus a fixed offset. Tasks
+// registered with At() run after the sleep that reaches their time, in time
+// order (a task may register more tasks). To bound every loop of the code
+// under test, SleepMs throws std::runtime_error once the clock passes
+// limit_ms of fake time since construction (Catch2 reports it as a failure).
+class FakeClock : public Clock {
+ public:
+  static constexpr int64_t kStartMs = 1000;
+  static constexpr int64_t kWallOffsetMs = 1'700'000'000'000;
+
+  int64_t NowMs() override { return now_; }
+  int64_t WallMs() override { return kWallOffsetMs + now_; }
+  void SleepMs(int64_t ms) override {
+    if (ms > 0) now_ += ms;
+    ++sleeps_;
+    if (now_ - kStartMs > limit_ms_)
+      throw std::runtime_error("FakeClock: more than " +
+                               std::to_string(limit_ms_) +
+                               " ms of fake time passed");
+    RunDue();
+  }
+
+  // Runs `fn` after the first sleep that brings the clock to `at_ms` or
+  // later (at once on the next sleep if that time has passed).
+  void At(int64_t at_ms, std::function<void()> fn) {
+    tasks_.emplace(at_ms, std::move(fn));
+  }
+  // Runs `fn` `delay_ms` from now.
+  void After(int64_t delay_ms, std::function<void()> fn) {
+    At(now_ + delay_ms, std::move(fn));
+  }
+  // Calls `fn` after every sleep (after the due tasks); nullptr removes it.
+  void set_on_sleep(std::function<void()> fn) { on_sleep_ = std::move(fn); }
+  void set_limit_ms(int64_t ms) { limit_ms_ = ms; }
+
+  int64_t sleeps() const { return sleeps_; }
+  size_t pending_tasks() const { return tasks_.size(); }
+
+ private:
+  void RunDue() {
+    while (!tasks_.empty() && tasks_.begin()->first <= now_) {
+      std::function<void()> fn = std::move(tasks_.begin()->second);
+      tasks_.erase(tasks_.begin());
+      fn();
+    }
+    if (on_sleep_) on_sleep_();
+  }
+
+  int64_t now_ = kStartMs;
+  int64_t sleeps_ = 0;
+  int64_t limit_ms_ = 3'600'000;
+  std::multimap<int64_t, std::function<void()>> tasks_;
+  std::function<void()> on_sleep_;
+};
+
+// Files in a map. Folders are remembered but not required: a file can be
+// written anywhere. Paths told to Fail() fail every operation with
+// "<what> PATH: <reason>". Every WriteFileAtomic is recorded in writes().
+class FakeFileSystem : public FileSystem {
+ public:
+  struct Write {
+    std::string path;
+    std::string contents;
+    int mode = 0;
+    int64_t at_ms = 0;
+  };
+
+  explicit FakeFileSystem(Clock* clock = nullptr,
+                          std::vector<std::string>* journal = nullptr)
+      : clock_(clock), journal_(journal) {}
+
+  bool ReadFile(const std::string& path, std::string* contents,
+                std::string* err) override {
+    if (Failing(path, "cannot read", err)) return false;
+    auto it = files.find(path);
+    if (it == files.end()) {
+      *err = "cannot read " + path + ": No such file or directory";
+      return false;
+    }
+    *contents = it->second;
+    return true;
+  }
+  bool Exists(const std::string& path) override {
+    return files.count(path) > 0 || dirs.count(path) > 0;
+  }
+  bool WriteFileAtomic(const std::string& path, const std::string& contents,
+                       std::string* err, int mode = 0644) override {
+    if (Failing(path, "cannot write", err)) return false;
+    if (on_write) on_write(path, contents);
+    files[path] = contents;
+    writes_.push_back({path, contents, mode, clock_ ? clock_->NowMs() : 0});
+    if (journal_) journal_->push_back("write " + path);
+    return true;
+  }
+  bool AppendLine(const std::string& path, const std::string& line,
+                  std::string* err) override {
+    if (Failing(path, "cannot append to", err)) return false;
+    files[path] += line;
+    if (journal_) journal_->push_back("append " + path);
+    return true;
+  }
+  bool MakeDirs(const std::string& path, int mode, std::string* err) override {
+    if (Failing(path, "cannot create folder", err)) return false;
+    dirs.insert(path);
+    dir_modes[path] = mode;
+    return true;
+  }
+  bool Remove(const std::string& path, std::string* err) override {
+    if (Failing(path, "cannot remove", err)) return false;
+    files.erase(path);
+    if (journal_) journal_->push_back("remove " + path);
+    return true;
+  }
+
+  // Every operation on `path` fails with `reason` until Heal(path).
+  void Fail(const std::string& path,
+            const std::string& reason = "Input/output error") {
+    failing_[path] = reason;
+  }
+  void Heal(const std::string& path) { failing_.erase(path); }
+
+  const std::vector<Write>& writes() const { return writes_; }
+  // The contents of every WriteFileAtomic to `path`, in order.
+  std::vector<std::string> WritesTo(const std::string& path) const {
+    std::vector<std::string> out;
+    for (const Write& w : writes_)
+      if (w.path == path) out.push_back(w.contents);
+    return out;
+  }
+  // The file's contents, or "" when it does not exist.
+  std::string Contents(const std::string& path) const {
+    auto it = files.find(path);
+    return it == files.end() ? "" : it->second;
+  }
+
+  std::map<std::string, std::string> files;
+  std::set<std::string> dirs;
+  std::map<std::string, int> dir_modes;
+  // Called before a WriteFileAtomic that will succeed stores its contents.
+  std::function<void(const std::string& path, const std::string& contents)>
+      on_write;
+
+ private:
+  bool Failing(const std::string& path, const char* what, std::string* err) {
+    auto it = failing_.find(path);
+    if (it == failing_.end()) return false;
+    *err = std::string(what) + " " + path + ": " + it->second;
+    return true;
+  }
+
+  Clock* clock_;
+  std::vector<std::string>* journal_;
+  std::map<std::string, std::string> failing_;
+  std::vector<Write> writes_;
+};
+
+// A process the fake runner "started".
+struct FakeProcess {
+  ProcessId id;
+  SpawnSpec spec;
+  bool alive = true;
+  // Keeps running after any signal but SIGKILL (a backend that ignores the
+  // drain signal).
+  bool ignores_drain = false;
+  // With a clock: exits this long after the first non-KILL signal instead
+  // of at once (a drain that takes time).
+  int64_t drain_ms = 0;
+  int64_t cpu_ms = 0;
+  int64_t started_at_ms = 0;
+  std::vector<int> signals;  // every signal it received, in order
+};
+
+// Spawn gives pids 1000, 1001, ... (start time pid * 7) and records the spec.
+// A process lives until Exit(pid) or a signal ends it: by default any signal
+// ends it at once. Run() answers, in order: the first handler that takes the
+// argv, then a result scripted for "argv[0] argv[1]", then for "argv[0]",
+// else exit 0 with no output.
+class FakeProcessRunner : public ProcessRunner {
+ public:
+  struct Signalled {
+    int pid = 0;
+    int sig = 0;
+    int64_t at_ms = 0;
+  };
+  struct RunCall {
+    std::vector<std::string> argv;
+    std::string workdir;
+    int64_t timeout_ms = 0;
+    int64_t at_ms = 0;
+  };
+  // Returns true when it handled the command (and filled *out).
+  using RunHandler = std::function<bool(const std::vector<std::string>& argv,
+                                        RunResult* out)>;
+
+  explicit FakeProcessRunner(FakeClock* clock = nullptr,
+                             std::vector<std::string>* journal = nullptr)
+      : clock_(clock), journal_(journal) {}
+
+  bool Spawn(const SpawnSpec& spec, ProcessId* id, std::string* err) override {
+    if (!spawn_error.empty()) {
+      *err = spawn_error;
+      return false;
+    }
+    FakeProcess& p = NewProcess(next_pid++);
+    p.spec = spec;
+    spawned_.push_back(p.id.pid);
+    *id = p.id;
+    Log("spawn " + std::to_string(p.id.pid) + " " + JoinArgv(spec.argv));
+    if (on_spawn) on_spawn(&p);
+    return true;
+  }
+  bool IsAlive(const ProcessId& id) override {
+    FakeProcess* p = Find(id);
+    return p != nullptr && p->alive;
+  }
+  bool Signal(const ProcessId& id, int sig, std::string* err) override {
+    FakeProcess* p = Find(id);
+    if (p == nullptr || !p->alive) {
+      *err = "process " + std::to_string(id.pid) + " is not running";
+      return false;
+    }
+    p->signals.push_back(sig);
+    signals_.push_back({id.pid, sig, Now()});
+    Log("signal " + std::to_string(id.pid) + " " + std::to_string(sig));
+    if (sig == SIGKILL) {
+      p->alive = false;
+    } else if (!p->ignores_drain && p->signals.size() == 1) {
+      if (p->drain_ms > 0 && clock_ != nullptr) {
+        int pid = p->id.pid;
+        clock_->After(p->drain_ms, [this, pid] { Exit(pid); });
+      } else {
+        p->alive = false;
+      }
+    }
+    return true;
+  }
+  bool CpuTimeMs(const ProcessId& id, int64_t* ms) override {
+    FakeProcess* p = Find(id);
+    if (p == nullptr || !p->alive) return false;
+    *ms = p->cpu_ms;
+    return true;
+  }
+  bool Run(const std::vector<std::string>& argv, const std::string& workdir,
+           int64_t timeout_ms, RunResult* out, std::string* err) override {
+    runs_.push_back({argv, workdir, timeout_ms, Now()});
+    Log("run " + JoinArgv(argv));
+    if (!run_error.empty()) {
+      *err = run_error;
+      return false;
+    }
+    *out = RunResult{0, false, ""};
+    for (const RunHandler& h : handlers_)
+      if (h(argv, out)) return true;
+    if (argv.size() >= 2) {
+      auto it = scripted_.find(argv[0] + " " + argv[1]);
+      if (it != scripted_.end()) {
+        *out = it->second;
+        return true;
+      }
+    }
+    if (!argv.empty()) {
+      auto it = scripted_.find(argv[0]);
+      if (it != scripted_.end()) *out = it->second;
+    }
+    return true;
+  }
+
+  // A process that already runs (not recorded as spawned), e.g. the stable
+  // instance a test starts from. Pids from 500 up.
+  ProcessId Adopt() { return NewProcess(next_adopted_pid_++).id; }
+  // The process exits (crashes) now.
+  void Exit(int pid) {
+    auto it = procs_.find(pid);
+    if (it != procs_.end() && it->second.alive) {
+      it->second.alive = false;
+      Log("exit " + std::to_string(pid));
+    }
+  }
+  // Every later run of "argv[0] argv[1]" (or "argv[0]") gets `result`.
+  void Script(const std::string& key, RunResult result) {
+    scripted_[key] = std::move(result);
+  }
+  void AddHandler(RunHandler h) { handlers_.push_back(std::move(h)); }
+
+  // Precondition: `pid` was spawned or adopted.
+  FakeProcess& Process(int pid) { return procs_.at(pid); }
+  bool Has(int pid) const { return procs_.count(pid) > 0; }
+  const std::vector<int>& spawned() const { return spawned_; }
+  const std::vector<Signalled>& signals() const { return signals_; }
+  const std::vector<RunCall>& runs() const { return runs_; }
+  // The argv (joined) of every Run() call, in order.
+  std::vector<std::string> RunLines() const {
+    std::vector<std::string> out;
+    for (const RunCall& r : runs_) out.push_back(JoinArgv(r.argv));
+    return out;
+  }
+
+  int next_pid = 1000;
+  std::string spawn_error;  // non-empty: Spawn fails with it
+  std::string run_error;    // non-empty: Run cannot start anything
+  // Called after each successful Spawn (e.g. to make the new process crash
+  // or to write its log).
+  std::function<void(FakeProcess*)> on_spawn;
+
+ private:
+  FakeProcess& NewProcess(int pid) {
+    FakeProcess& p = procs_[pid];
+    p.id.pid = pid;
+    p.id.start_time = static_cast<uint64_t>(pid) * 7;
+    p.started_at_ms = Now();
+    return p;
+  }
+  FakeProcess* Find(const ProcessId& id) {
+    auto it = procs_.find(id.pid);
+    if (it == procs_.end() || it->second.id.start_time != id.start_time)
+      return nullptr;
+    return &it->second;
+  }
+  int64_t Now() const { return clock_ ? clock_->NowMs() : 0; }
+  void Log(const std::string& entry) {
+    if (journal_) journal_->push_back(entry);
+  }
+
+  FakeClock* clock_;
+  std::vector<std::string>* journal_;
+  int next_adopted_pid_ = 500;
+  std::map<int, FakeProcess> procs_;
+  std::vector<int> spawned_;
+  std::vector<Signalled> signals_;
+  std::vector<RunCall> runs_;
+  std::vector<RunHandler> handlers_;
+  std::map<std::string, RunResult> scripted_;
+};
+
+// Answers GET per port and path (the host is recorded, not matched). A
+// route answers with its handler; a port+path without a route fails with
+// "connection refused".
+class FakeHttpProbe : public HttpProbe {
+ public:
+  using Handler = std::function<bool(HttpResponse* out, std::string* err)>;
+  struct Call {
+    std::string host;
+    int port = 0;
+    std::string path;
+    int64_t timeout_ms = 0;
+  };
+
+  bool Get(const std::string& host, int port, const std::string& path,
+           int64_t timeout_ms, HttpResponse* out,
+           std::string* err) override {
+    calls_.push_back({host, port, path, timeout_ms});
+    auto it = routes_.find({port, path});
+    if (it == routes_.end()) {
+      *err = "GET http://" + host + ":" + std::to_string(port) + path +
+             ": connection refused";
+      return false;
+    }
+    return it->second(out, err);
+  }
+
+  void Route(int port, const std::string& path, Handler h) {
+    routes_[{port, path}] = std::move(h);
+  }
+  // Answers the statuses in order, then the last one forever.
+  void Statuses(int port, const std::string& path, std::vector<int> statuses) {
+    auto queue = std::make_shared<std::deque<int>>(statuses.begin(),
+                                                   statuses.end());
+    Route(port, path, [queue](HttpResponse* out, std::string*) {
+      out->status = queue->front();
+      out->body.clear();
+      if (queue->size() > 1) queue->pop_front();
+      return true;
+    });
+  }
+  void Unroute(int port, const std::string& path) {
+    routes_.erase({port, path});
+  }
+  // How many GETs reached port+path.
+  int Count(int port, const std::string& path) const {
+    int n = 0;
+    for (const Call& c : calls_)
+      if (c.port == port && c.path == path) ++n;
+    return n;
+  }
+  const std::vector<Call>& calls() const { return calls_; }
+
+ private:
+  std::map<std::pair<int, std::string>, Handler> routes_;
+  std::vector<Call> calls_;
+};
+
+// A running nginx, made of the fakes: it takes the config's test and reload
+// commands (a handler on the runner) and answers the probe URL with the
+// generation it serves. A reload loads the upstream file from the fake file
+// system: served_text becomes its text and served_generation the number in
+// its "# written by bgctl, generation N;" header, reload_delay_ms after the
+// reload command (at once when 0).
+class FakeNginx {
+ public:
+  struct Reload {
+    int64_t at_ms = 0;
+    uint64_t generation = 0;
+    std::string text;
+    bool took_effect = false;
+  };
+
+  FakeNginx(const NginxConfig& cfg, FakeClock* clock, FakeFileSystem* fs,
+            FakeProcessRunner* runner, FakeHttpProbe* http,
+            std::vector<std::string>* journal = nullptr)
+      : cfg_(cfg), clock_(clock), fs_(fs), journal_(journal) {
+    runner->AddHandler(
+        [this](const std::vector<std::string>& argv, RunResult* out) {
+          if (argv == cfg_.test_command) return Test(out);
+          if (argv == cfg_.reload_command) return DoReload(out);
+          return false;
+        });
+    http->Route(cfg_.probe_port, cfg_.probe_path,
+                [this](HttpResponse* out, std::string* err) {
+                  ++probes;
+                  if (!probe_error.empty()) {
+                    *err = probe_error;
+                    return false;
+                  }
+                  out->status = 200;
+                  out->body = std::to_string(served_generation);
+                  return true;
+                });
+  }
+
+  // Starts serving `text` as generation `generation`, as if reloaded before
+  // the test began (also writes it to the upstream file).
+  void Serve(const std::string& text, uint64_t generation) {
+    fs_->files[cfg_.upstream_file] = text;
+    served_text = text;
+    served_generation = generation;
+  }
+
+  // The generation number in an upstream file's first line; 0 if none.
+  static uint64_t GenerationOf(const std::string& text) {
+    const std::string key = "generation ";
+    size_t at = text.find(key);
+    if (at == std::string::npos) return 0;
+    return std::stoull(text.substr(at + key.size()));
+  }
+
+  uint64_t served_generation = 0;
+  std::string served_text;
+  int64_t reload_delay_ms = 0;
+  int missed_reloads = 0;   // the next N reloads exit 0 but change nothing
+  std::string probe_error;  // non-empty: the probe fails with it
+  // Outcomes of the next test / reload commands (then exit 0).
+  std::deque<RunResult> test_results;
+  std::deque<RunResult> reload_results;
+  // Called when the reload command runs, before it takes effect.
+  std::function<void()> on_reload;
+  // Called when a reload takes effect, with the generation now served.
+  std::function<void(uint64_t generation)> on_serving;
+
+  std::vector<Reload> reloads;  // every successful reload command
+  std::vector<std::string> tested;  // the upstream text at each test
+  int probes = 0;
+
+ private:
+  bool Test(RunResult* out) {
+    tested.push_back(fs_->Contents(cfg_.upstream_file));
+    if (!test_results.empty()) {
+      *out = test_results.front();
+      test_results.pop_front();
+    }
+    return true;
+  }
+  bool DoReload(RunResult* out) {
+    if (on_reload) on_reload();
+    if (!reload_results.empty()) {
+      *out = reload_results.front();
+      reload_results.pop_front();
+      if (out->exit_code != 0 || out->timed_out) return true;
+    }
+    std::string text = fs_->Contents(cfg_.upstream_file);
+    size_t index = reloads.size();
+    reloads.push_back({clock_->NowMs(), GenerationOf(text), text, false});
+    if (journal_)
+      journal_->push_back("reload " + std::to_string(GenerationOf(text)));
+    if (missed_reloads > 0) {
+      --missed_reloads;
+      return true;
+    }
+    auto take = [this, index] {
+      served_text = reloads[index].text;
+      served_generation = reloads[index].generation;
+      reloads[index].took_effect = true;
+      if (journal_)
+        journal_->push_back("serving " + std::to_string(served_generation));
+      if (on_serving) on_serving(served_generation);
+    };
+    if (reload_delay_ms > 0) {
+      clock_->After(reload_delay_ms, take);
+    } else {
+      take();
+    }
+    return true;
+  }
+
+  NginxConfig cfg_;
+  FakeClock* clock_;
+  FakeFileSystem* fs_;
+  std::vector<std::string>* journal_;
+};
+
+}  // namespace bgctl::fake
+
+#endif  // BGCTL_CONTROLLER_FAKE_ENV_H_
