@@ -11,8 +11,10 @@ namespace bgctl {
 
 namespace {
 
-// nginx's $request_time resolution: the least stable p99 a ratio divides by.
-constexpr double kRatioFloorMs = 1.0;
+// The least stable p99 a ratio divides by. Below 10 ms a p99 on a shared
+// host is scheduling noise (and nginx logs $request_time in whole ms), so
+// a canary at 12 ms next to a stable side at 1 ms is not 12 times slower.
+constexpr double kRatioFloorMs = 10.0;
 
 // One decimal, without a trailing ".0": 612 -> "612", 500.4 -> "500.4".
 std::string Trimmed(double v) {

@@ -69,8 +69,8 @@ struct Verdict {
 //  - canary p99 > max_p99_latency_ms fails;
 //  - canary p99 / stable p99 > max_latency_ratio fails, judged only when
 //    the stable side has at least min_requests requests. The stable p99 is
-//    taken as at least 1 ms ($request_time has millisecond resolution, so a
-//    fast stable side often logs 0).
+//    taken as at least 10 ms: below that, differences are scheduling noise
+//    on a shared host ($request_time has millisecond resolution, too).
 // Every failing rule is listed in the reason, cpu last.
 Verdict Judge(const WindowStats& canary, const WindowStats& stable,
               double canary_cpu_percent, const AnalysisConfig& cfg);

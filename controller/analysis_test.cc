@@ -123,13 +123,16 @@ TEST_CASE(
   CHECK(v.reason == "p99 ratio 3.00 > 1.50 (canary 300ms, stable 100ms)");
 }
 
-TEST_CASE("a stable p99 below 1 ms counts as 1 ms in the ratio", "[analysis]") {
+TEST_CASE("a stable p99 below 10 ms counts as 10 ms in the ratio",
+          "[analysis]") {
   const AnalysisConfig cfg = Defaults();
   const WindowStats stable = Stats(100, 0, 0);  // nginx logged 0.000
-  CHECK(Judge(Stats(100, 0, 1.5), stable, -1, cfg).kind == VerdictKind::kPass);
-  const Verdict v = Judge(Stats(100, 0, 2), stable, -1, cfg);
+  CHECK(Judge(Stats(100, 0, 15), stable, -1, cfg).kind == VerdictKind::kPass);
+  CHECK(Judge(Stats(100, 0, 12), Stats(100, 0, 1), -1, cfg).kind ==
+        VerdictKind::kPass);
+  const Verdict v = Judge(Stats(100, 0, 20), stable, -1, cfg);
   CHECK(v.kind == VerdictKind::kFail);
-  CHECK(v.reason == "p99 ratio 2.00 > 1.50 (canary 2ms, stable 0ms)");
+  CHECK(v.reason == "p99 ratio 2.00 > 1.50 (canary 20ms, stable 0ms)");
 }
 
 TEST_CASE(

@@ -1,11 +1,31 @@
 #include "controller/output.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 namespace bgctl {
 
 Reporter::Reporter(Clock* clock, bool json, FILE* out, FILE* err)
     : clock_(clock), json_(json), out_(out), err_(err),
       start_ms_(clock->NowMs()), doc_(nlohmann::json::object()) {
   doc_["events"] = nlohmann::json::array();
+  live_ = !json_ && isatty(fileno(out_));
+}
+
+void Reporter::EraseFooter() {
+  if (footer_.empty()) return;
+  int lines = static_cast<int>(std::count(footer_.begin(), footer_.end(), '\n'));
+  // Cursor up to the footer's first line, then clear to the end of screen.
+  std::fprintf(out_, "\033[%dF\033[J", lines);
+}
+
+void Reporter::Footer(const std::string& text) {
+  if (!live_) return;
+  EraseFooter();
+  footer_ = text;
+  std::fputs(footer_.c_str(), out_);
+  std::fflush(out_);
 }
 
 int64_t Reporter::ElapsedMs() const { return clock_->NowMs() - start_ms_; }
@@ -21,8 +41,10 @@ void Reporter::Event(const std::string& kind, const std::string& message,
     doc_["events"].push_back(e);
     return;
   }
+  EraseFooter();
   std::fprintf(out_, "[%4lld.%03llds] %s\n", static_cast<long long>(t / 1000),
                static_cast<long long>(t % 1000), message.c_str());
+  std::fputs(footer_.c_str(), out_);
   std::fflush(out_);
 }
 
@@ -31,8 +53,14 @@ void Reporter::Error(const std::string& message) {
     doc_["errors"].push_back(message);
   }
   // Errors always reach stderr, so a CI log shows them in json mode too.
+  EraseFooter();
+  std::fflush(out_);
   std::fprintf(err_, "bgctl: %s\n", message.c_str());
   std::fflush(err_);
+  if (live_) {
+    std::fputs(footer_.c_str(), out_);
+    std::fflush(out_);
+  }
 }
 
 void Reporter::Block(const std::string& key, const std::string& text,
@@ -41,6 +69,8 @@ void Reporter::Block(const std::string& key, const std::string& text,
     doc_[key] = json_value;
     return;
   }
+  EraseFooter();
+  footer_.clear();
   std::fputs(text.c_str(), out_);
   if (!text.empty() && text.back() != '\n') std::fputc('\n', out_);
   std::fflush(out_);

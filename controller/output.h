@@ -35,6 +35,12 @@ class Reporter {
   // In json mode prints the document (with "exit_code") on `out`.
   void Finish(int exit_code);
 
+  // True in text mode on a terminal: a deploy then keeps a live view (the
+  // watch frame) under its event lines, redrawn in place.
+  bool live() const { return live_; }
+  // Replaces the live view with `text` (several lines). Ignored unless live.
+  void Footer(const std::string& text);
+
   int64_t ElapsedMs() const;
   bool json() const { return json_; }
 
@@ -45,6 +51,10 @@ class Reporter {
   FILE* err_;
   int64_t start_ms_;
   nlohmann::json doc_;
+  bool live_ = false;
+  std::string footer_;  // the live view on screen now
+  // Erases the live view from the screen (cursor to its first line).
+  void EraseFooter();
 };
 
 }  // namespace bgctl

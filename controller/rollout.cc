@@ -8,6 +8,7 @@
 #include "controller/duration.h"
 #include "controller/health.h"
 #include "controller/process.h"
+#include "controller/watch.h"
 
 namespace bgctl {
 namespace {
@@ -17,6 +18,8 @@ namespace {
 constexpr int64_t kTickMs = 20;
 // CPU use is averaged over at least this long.
 constexpr int64_t kCpuSampleMs = 500;
+// The live view on a terminal is redrawn this often.
+constexpr int64_t kViewRefreshMs = 250;
 
 enum class RolloutPhase {
   kStartCanary,     // start the new version in the free slot
@@ -177,8 +180,11 @@ class Rollout {
       return RolloutPhase::kRollBack;
     }
     entry_.steps_reached = state_->step_index + 1;
-    // Judge only requests sent under the new weights.
-    analyzer_.StartWindow(ctx_->env.clock->NowMs());
+    // Judge only requests sent under the new weights: what the log holds
+    // now was served before the switch was confirmed.
+    follower_.Poll([](std::string_view) {}, &err);
+    window_start_ms_ = ctx_->env.clock->NowMs();
+    analyzer_.StartWindow(window_start_ms_);
     step_first_window_ = analyzer_.next_window_index();
     if (step.pause_forever) return RolloutPhase::kPause;
     return RolloutPhase::kHoldAndAnalyse;
@@ -206,6 +212,7 @@ class Rollout {
         next_health += cfg_.backend.health.interval_ms;
         if (!CheckHealth(&health_failures)) return RolloutPhase::kRollBack;
       }
+      ShowLiveView();
       clock->SleepMs(kTickMs);
     }
     if (!JudgeNewLines() || !JudgeStepEnd()) return RolloutPhase::kRollBack;
@@ -249,6 +256,7 @@ class Rollout {
 
   // Reports a closed window; false once the failure limit is reached.
   bool ReportWindow(const WindowResult& w) {
+    window_start_ms_ = w.end_ms;
     ctx_->out->Event("window", DescribeWindow(w), WindowJson(w));
     if (analyzer_.failed_windows() < cfg_.rollout.analysis.failure_limit)
       return true;
@@ -258,6 +266,28 @@ class Rollout {
              std::to_string(cfg_.rollout.analysis.failure_limit) +
              "), last: " + w.verdict.reason);
     return false;
+  }
+
+  // On a terminal: the `status --watch` view of the open window, redrawn
+  // under the event lines.
+  void ShowLiveView() {
+    int64_t now = ctx_->env.clock->NowMs();
+    if (!ctx_->out->live() || now - view_drawn_at_ < kViewRefreshMs) return;
+    view_drawn_at_ = now;
+    WatchFrame frame;
+    frame.state = *state_;
+    bool canary_blue = canary() == "blue";
+    CopyTraffic(analyzer_.open_canary(), canary_blue ? &frame.blue : &frame.green);
+    CopyTraffic(analyzer_.open_stable(), canary_blue ? &frame.green : &frame.blue);
+    frame.interval_ms = std::max<int64_t>(1, now - window_start_ms_);
+    frame.elapsed_ms = ctx_->out->ElapsedMs();
+    ctx_->out->Footer(RenderFrame(frame, cfg_, /*terminal=*/true));
+  }
+
+  static void CopyTraffic(const WindowStats& from, SlotTraffic* to) {
+    to->requests = from.requests;
+    to->errors_5xx = from.errors_5xx;
+    to->latency = from.latency;
   }
 
   bool CheckHealth(int* failures) {
@@ -434,6 +464,8 @@ class Rollout {
   LogFollower follower_;
   Analyzer analyzer_;
   int step_first_window_ = 0;
+  int64_t window_start_ms_ = 0;
+  int64_t view_drawn_at_ = 0;
   std::string log_path_;
   int64_t cpu_ms_ = 0, cpu_sampled_at_ = 0;
   double cpu_percent_ = 0;

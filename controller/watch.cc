@@ -99,8 +99,7 @@ std::string RenderFrame(const WatchFrame& f, const Config& cfg, bool terminal) {
            SlotLine(f, cfg, "green", false) +
            " no_upstream=" + std::to_string(f.no_upstream) + "\n";
   }
-  std::string out = std::string(head) + "  (watching " + elapsed +
-                    ", Ctrl-C to stop)\n";
+  std::string out = std::string(head) + "  (" + elapsed + ")\n";
   out += SlotLine(f, cfg, "blue", true) + SlotLine(f, cfg, "green", true);
   if (f.no_upstream)
     out += "  " + std::to_string(f.no_upstream) + " requests reached no backend\n";

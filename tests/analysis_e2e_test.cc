@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/support/e2e.h"
 #include "tests/support/load.h"
 #include "tests/support/service.h"
 #include "tests/support/temp_dir.h"
@@ -20,63 +21,16 @@ using bgctl::testing::ReadWholeFile;
 using bgctl::testing::Service;
 using bgctl::testing::ServiceOptions;
 using nlohmann::json;
+using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-void Sleep(int ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
-json Status(Service& svc) {
-  CommandResult r = svc.Bgctl({"--output", "json", "status"});
-  REQUIRE(r.exit_code == 0);
-  return json::parse(r.out);
-}
-
-std::string VersionOf(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  return j.is_object() && j.contains("version") ? j["version"].get<std::string>()
-                                                : "";
-}
-
-void StartWithV1(Service* svc, const ServiceOptions& options) {
+// Starts the service and deploys v1 as its first version.
+void StartWithV1(Service* svc, const ServiceOptions& options = {}) {
   std::string err;
-  REQUIRE(svc->Start(options, &err));
-  CommandResult r = svc->Bgctl({"deploy", "--version", "v1"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+  INFO(err);
+  REQUIRE(bgctl::testing::StartWithV1(svc, options, &err));
 }
-
-LoadOptions Load(int port, double rate) {
-  LoadOptions o;
-  o.port = port;
-  o.threads = 6;
-  o.duration_ms = 60000;
-  o.rate = rate;
-  o.keep_alive_share = 0.5;
-  o.post_share = 0.2;
-  return o;
-}
-
-// Waits until a process named by `pred` exists; bounded.
-bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {
-  for (int64_t end = NowMs() + timeout_ms; NowMs() < end; Sleep(10))
-    if (pred()) return true;
-  return pred();
-}
-
-std::string Failures(const LoadReport& r) {
-  std::string s;
-  for (const std::string& f : r.failures) s += f + "\n";
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("a canary answering 30% errors is rolled back and users see few of "
@@ -92,13 +46,13 @@ TEST_CASE("a canary answering 30% errors is rolled back and users see few of "
   std::string bad_cfg = svc.WriteConfig("bad.yaml", bad);
   const double rate = 300, weight = 0.10, error_rate = 0.3;
   const int min_requests = 20, failure_limit = 2;
-  LoadGenerator load(Load(svc.port(), rate));
+  LoadGenerator load(SteadyLoad(svc.port(), rate));
   load.Start();
-  Sleep(300);
+  SleepMs(300);
   int64_t start = NowMs();
   CommandResult r = svc.Bgctl({"deploy", "--version", "v3"}, bad_cfg);
   int64_t took = NowMs() - start;
-  Sleep(300);
+  SleepMs(300);
   LoadReport report = load.Stop();
   INFO(r.out << r.err << Failures(report));
   CHECK(r.exit_code == 3);
@@ -133,9 +87,9 @@ TEST_CASE("a slow canary is rolled back by the p99 limit, and by the latency "
   o.analysis = "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: 0.05, max_p99_latency: 250ms, max_latency_ratio: 1000}";
   Service svc;
   StartWithV1(&svc, o);
-  LoadGenerator load(Load(svc.port(), 200));
+  LoadGenerator load(SteadyLoad(svc.port(), 200));
   load.Start();
-  Sleep(300);
+  SleepMs(300);
 
   ServiceOptions slow = o;
   slow.backend_args = ", --extra-latency, 300ms";
@@ -165,7 +119,7 @@ TEST_CASE("a healthy canary under load is promoted every time, with no false "
   o.analysis = "{interval: 500ms, min_requests: 20, failure_limit: 1, max_error_rate: 0.01, max_p99_latency: 250ms, max_latency_ratio: 3}";
   Service svc;
   StartWithV1(&svc, o);
-  LoadGenerator load(Load(svc.port(), 300));
+  LoadGenerator load(SteadyLoad(svc.port(), 300));
   load.Start();
   for (const char* v : {"v2", "v3", "v4"}) {
     CommandResult r = svc.Bgctl({"deploy", "--version", v});
@@ -187,7 +141,7 @@ TEST_CASE("below min_requests a step ends without a verdict and on_no_data "
   o.analysis = "{interval: 500ms, min_requests: 1000, failure_limit: 1, max_error_rate: 0.01, max_p99_latency: 250ms, max_latency_ratio: 3, on_no_data: continue}";
   Service svc;
   StartWithV1(&svc, o);
-  LoadGenerator load(Load(svc.port(), 20));
+  LoadGenerator load(SteadyLoad(svc.port(), 20));
   load.Start();
   CommandResult r = svc.Bgctl({"deploy", "--version", "v2"});
   INFO(r.out << r.err);
@@ -241,7 +195,7 @@ TEST_CASE("SIGTERM to bgctl mid-deploy aborts cleanly with zero failed "
   o.steps = "[{weight: 50, pause: 20s}, {weight: 100}]";
   Service svc;
   StartWithV1(&svc, o);
-  LoadGenerator load(Load(svc.port(), 300));
+  LoadGenerator load(SteadyLoad(svc.port(), 300));
   load.Start();
   ChildProcess deploy;
   REQUIRE(svc.StartBgctl({"deploy", "--version", "v2"}, &deploy,
@@ -250,12 +204,12 @@ TEST_CASE("SIGTERM to bgctl mid-deploy aborts cleanly with zero failed "
     return ReadWholeFile(svc.dir() + "/deploy.log").find("weight 50%") !=
            std::string::npos;
   }, 10000));
-  Sleep(500);
+  SleepMs(500);
   deploy.Signal(SIGTERM);
   deploy.Signal(SIGTERM);  // a second signal changes nothing
   int status = 0;
   REQUIRE(deploy.WaitExit(15000, &status));
-  Sleep(300);
+  SleepMs(300);
   LoadReport report = load.Stop();
   INFO(ReadWholeFile(svc.dir() + "/deploy.log") << Failures(report));
   CHECK(bgctl::testing::ExitCode(status) == 1);

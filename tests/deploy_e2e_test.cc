@@ -13,6 +13,7 @@
 #include <httplib.h>
 
 #include "controller/access_log.h"
+#include "tests/support/e2e.h"
 #include "tests/support/load.h"
 #include "tests/support/service.h"
 #include "tests/support/temp_dir.h"
@@ -26,60 +27,16 @@ using bgctl::testing::ReadWholeFile;
 using bgctl::testing::Service;
 using bgctl::testing::ServiceOptions;
 using nlohmann::json;
+using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// True when `pid` has exited (a zombie waiting for init counts as exited).
-bool ProcessGone(int pid) {
-  std::string stat = ReadWholeFile("/proc/" + std::to_string(pid) + "/stat");
-  size_t paren = stat.rfind(')');
-  return paren == std::string::npos || stat.compare(paren + 2, 1, "Z") == 0;
-}
-
-json Status(Service& svc) {
-  CommandResult r = svc.Bgctl({"--output", "json", "status"});
-  REQUIRE(r.exit_code == 0);
-  return json::parse(r.out);
-}
-
-std::string VersionOf(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  return j.is_object() && j.contains("version") ? j["version"].get<std::string>()
-                                                : "";
-}
 
 // Starts the service and deploys v1 as its first version.
 void StartWithV1(Service* svc, const ServiceOptions& options = {}) {
   std::string err;
-  REQUIRE(svc->Start(options, &err));
-  CommandResult r = svc->Bgctl({"deploy", "--version", "v1"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+  INFO(err);
+  REQUIRE(bgctl::testing::StartWithV1(svc, options, &err));
 }
-
-LoadOptions SteadyLoad(int port, int64_t ms) {
-  LoadOptions o;
-  o.port = port;
-  o.threads = 6;
-  o.duration_ms = ms;
-  o.rate = 300;
-  o.keep_alive_share = 0.5;
-  o.post_share = 0.3;
-  return o;
-}
-
-std::string Failures(const LoadReport& r) {
-  std::string s;
-  for (const std::string& f : r.failures) s += f + "\n";
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("the first deploy goes to 100% once healthy and nginx answers v1",
@@ -102,7 +59,7 @@ TEST_CASE("deploying v2 under load through nginx fails not one request",
   Service svc;
   StartWithV1(&svc);
   int v1_pid = svc.BackendPids(svc.blue()).at(0);
-  LoadGenerator load(SteadyLoad(svc.port(), 60000));
+  LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CommandResult r = svc.Bgctl({"deploy", "--version", "v2"});
@@ -169,7 +126,7 @@ TEST_CASE("the split in nginx's access log at each step matches its weight",
   o.steps = "[{weight: 10, pause: 2s}, {weight: 50, pause: 2s}, {weight: 100}]";
   Service svc;
   StartWithV1(&svc, o);
-  LoadOptions lo = SteadyLoad(svc.port(), 60000);
+  LoadOptions lo = SteadyLoad(svc.port());
   lo.rate = 400;
   LoadGenerator load(lo);
   load.Start();
@@ -233,7 +190,7 @@ TEST_CASE("a version that never becomes healthy is stopped and no request "
     b.backend_args = ", --unhealthy";
     return b;
   }());
-  LoadGenerator load(SteadyLoad(svc.port(), 60000));
+  LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   int64_t start = NowMs();
   CommandResult r = svc.Bgctl({"deploy", "--version", "v3"}, bad);
@@ -314,7 +271,7 @@ TEST_CASE("a failing nginx test puts the previous upstream file back byte for "
   size_t eol = cfg.find('\n', at);
   cfg.replace(at, eol - at, "  test_command: [/bin/false]");
   REQUIRE(bgctl::testing::WriteWholeFile(svc.dir() + "/broken.yaml", cfg));
-  LoadGenerator load(SteadyLoad(svc.port(), 60000));
+  LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   CommandResult r = svc.Bgctl({"deploy", "--version", "v2"},
                               svc.dir() + "/broken.yaml");

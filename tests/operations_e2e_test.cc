@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "controller/access_log.h"
+#include "tests/support/e2e.h"
 #include "tests/support/load.h"
 #include "tests/support/process_guard.h"
 #include "tests/support/service.h"
@@ -24,60 +25,15 @@ using bgctl::testing::RunCommand;
 using bgctl::testing::Service;
 using bgctl::testing::ServiceOptions;
 using nlohmann::json;
+using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-void Sleep(int ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
-json Status(Service& svc) {
-  CommandResult r = svc.Bgctl({"--output", "json", "status"});
-  REQUIRE(r.exit_code == 0);
-  return json::parse(r.out);
-}
-
-std::string VersionOf(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  return j.is_object() && j.contains("version") ? j["version"].get<std::string>()
-                                                : "";
-}
-
-void StartWithV1(Service* svc, const ServiceOptions& options) {
+// Starts the service and deploys v1 as its first version.
+void StartWithV1(Service* svc, const ServiceOptions& options = {}) {
   std::string err;
-  REQUIRE(svc->Start(options, &err));
-  CommandResult r = svc->Bgctl({"deploy", "--version", "v1"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
-}
-
-LoadOptions Load(int port) {
-  LoadOptions o;
-  o.port = port;
-  o.threads = 6;
-  o.duration_ms = 60000;
-  o.rate = 300;
-  o.keep_alive_share = 0.5;
-  o.post_share = 0.3;
-  return o;
-}
-
-bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {
-  for (int64_t end = NowMs() + timeout_ms; NowMs() < end; Sleep(10))
-    if (pred()) return true;
-  return pred();
-}
-
-std::string Failures(const LoadReport& r) {
-  std::string s;
-  for (const std::string& f : r.failures) s += f + "\n";
-  return s;
+  INFO(err);
+  REQUIRE(bgctl::testing::StartWithV1(svc, options, &err));
 }
 
 // The canary's share (percent) of the requests in the access log written
@@ -114,7 +70,7 @@ TEST_CASE("pause forever at 25%, set-weight 50, then promote: each split "
   o.steps = "[{weight: 25, pause: forever}, {weight: 100}]";
   Service svc;
   StartWithV1(&svc, o);
-  LoadGenerator load(Load(svc.port()));
+  LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   CommandResult d = svc.Bgctl({"deploy", "--version", "v2"});
   INFO(d.out << d.err);
@@ -125,20 +81,20 @@ TEST_CASE("pause forever at 25%, set-weight 50, then promote: each split "
   CHECK(st["phase"] == "paused");
   CHECK(st["canary"]["weight"] == 25);
   CHECK(st["stable"]["weight"] == 75);
-  Sleep(1500);
+  SleepMs(1500);
   CHECK(std::abs(GreenShareOfLast(svc, 300) - 25) <= 3);
 
   CommandResult w = svc.Bgctl({"set-weight", "50"});
   INFO(w.out << w.err);
   REQUIRE(w.exit_code == 0);
-  Sleep(1500);
+  SleepMs(1500);
   CHECK(std::abs(GreenShareOfLast(svc, 300) - 50) <= 3);
   CHECK(Status(svc)["canary"]["weight"] == 50);
 
   CommandResult p = svc.Bgctl({"promote"});
   INFO(p.out << p.err);
   REQUIRE(p.exit_code == 0);
-  Sleep(500);
+  SleepMs(500);
   LoadReport report = load.Stop();
   INFO(Failures(report));
   CHECK(report.errors == 0);
@@ -190,11 +146,11 @@ TEST_CASE("rollback while the previous instance lives is one reload with zero "
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   std::vector<int> v1 = svc.BackendPids(svc.blue());
   REQUIRE(v1.size() == 1);  // kept alive for an instant rollback
-  LoadGenerator load(Load(svc.port()));
+  LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
-  Sleep(300);
+  SleepMs(300);
   CommandResult r = svc.Bgctl({"rollback"});
-  Sleep(300);
+  SleepMs(300);
   LoadReport report = load.Stop();
   INFO(r.out << r.err << Failures(report));
   CHECK(r.exit_code == 0);
@@ -222,10 +178,10 @@ TEST_CASE("rollback after the previous instance exited restarts it, checks "
   StartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   REQUIRE(svc.BackendPids(svc.blue()).empty());
-  LoadGenerator load(Load(svc.port()));
+  LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   CommandResult r = svc.Bgctl({"rollback"});
-  Sleep(300);
+  SleepMs(300);
   LoadReport report = load.Stop();
   INFO(r.out << r.err << Failures(report));
   CHECK(r.exit_code == 0);
@@ -244,7 +200,7 @@ TEST_CASE("a deploy whose bgctl was SIGKILLed is interrupted, status shows the "
   o.steps = "[{weight: 30, pause: 30s}, {weight: 100}]";
   Service svc;
   StartWithV1(&svc, o);
-  LoadGenerator load(Load(svc.port()));
+  LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   for (const char* recover : {"abort", "promote"}) {
     std::string version = std::string("v-") + recover;
@@ -273,7 +229,7 @@ TEST_CASE("a deploy whose bgctl was SIGKILLed is interrupted, status shows the "
     CHECK(st["canary"].is_null());
     CHECK(st["phase"] == (std::string(recover) == "abort" ? "aborted" : "promoted"));
   }
-  Sleep(300);
+  SleepMs(300);
   LoadReport report = load.Stop();
   INFO(Failures(report));
   CHECK(report.errors == 0);
@@ -289,7 +245,7 @@ TEST_CASE("a failing pre_traffic hook rolls back before any user request "
   StartWithV1(&svc, o);
   ServiceOptions hooked = o;
   hooked.hooks = "{timeout: 5s, pre_traffic: [/bin/false, \"{preview_url}\"]}";
-  LoadGenerator load(Load(svc.port()));
+  LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   CommandResult r = svc.Bgctl({"deploy", "--version", "v2"},
                               svc.WriteConfig("hooked.yaml", hooked));
@@ -354,4 +310,26 @@ TEST_CASE("status --watch redraws in place on a terminal and prints plain "
   CHECK(tty.exit_code == 0);
   CHECK(tty.out.find("\033[H\033[2J") != std::string::npos);
   CHECK(tty.out.find("[####################] 100%") != std::string::npos);
+}
+
+TEST_CASE("a deploy on a terminal keeps the live view under its event lines, "
+          "and prints plain lines without one",
+          "[operations_e2e]") {
+  ServiceOptions o;
+  o.steps = "[{weight: 50, pause: 1s}, {weight: 100}]";
+  Service svc;
+  StartWithV1(&svc, o);
+  std::string cmd = std::string(BGCTL_BIN) + " -c " + svc.config_path() +
+                    " deploy --version v2";
+  CommandResult tty = RunCommand({"script", "-qfec", cmd, "/dev/null"}, 30000,
+                                 svc.dir());
+  INFO(tty.out);
+  CHECK(tty.exit_code == 0);
+  CHECK(tty.out.find("weight 50% on canary v2 confirmed") != std::string::npos);
+  CHECK(tty.out.find("\033[J") != std::string::npos);
+  CHECK(tty.out.find("[##########..........]  50%") != std::string::npos);
+  CommandResult plain = svc.Bgctl({"deploy", "--version", "v3"});
+  CHECK(plain.exit_code == 0);
+  CHECK(plain.out.find("\033[") == std::string::npos);
+  CHECK(plain.out.find("promoted v3") != std::string::npos);
 }
