@@ -246,8 +246,8 @@ class FakeProcessRunner : public ProcessRunner {
     int64_t at_ms = 0;
   };
   // Returns true when it handled the command (and filled *out).
-  using RunHandler = std::function<bool(const std::vector<std::string>& argv,
-                                        RunResult* out)>;
+  using RunHandler =
+      std::function<bool(const std::vector<std::string>& argv, RunResult* out)>;
 
   explicit FakeProcessRunner(FakeClock* clock = nullptr,
                              std::vector<std::string>* journal = nullptr)
@@ -403,8 +403,7 @@ class FakeHttpProbe : public HttpProbe {
   };
 
   bool Get(const std::string& host, int port, const std::string& path,
-           int64_t timeout_ms, HttpResponse* out,
-           std::string* err) override {
+           int64_t timeout_ms, HttpResponse* out, std::string* err) override {
     calls_.push_back({host, port, path, timeout_ms});
     auto it = routes_.find({port, path});
     if (it == routes_.end()) {
@@ -420,8 +419,8 @@ class FakeHttpProbe : public HttpProbe {
   }
   // Answers the statuses in order, then the last one forever.
   void Statuses(int port, const std::string& path, std::vector<int> statuses) {
-    auto queue = std::make_shared<std::deque<int>>(statuses.begin(),
-                                                   statuses.end());
+    auto queue =
+        std::make_shared<std::deque<int>>(statuses.begin(), statuses.end());
     Route(port, path, [queue](HttpResponse* out, std::string*) {
       out->status = queue->front();
       out->body.clear();
@@ -513,7 +512,7 @@ class FakeNginx {
   // Called when a reload takes effect, with the generation now served.
   std::function<void(uint64_t generation)> on_serving;
 
-  std::vector<Reload> reloads;  // every successful reload command
+  std::vector<Reload> reloads;      // every successful reload command
   std::vector<std::string> tested;  // the upstream text at each test
   int probes = 0;
 

@@ -39,6 +39,12 @@ ExitCode SetWeight(RolloutContext* ctx, State* state, int weight,
     return kExitUsage;
   }
   if (!RequireRollout(*state, "set a weight for", err)) return kExitFailed;
+  const SlotState& canary = state->Slot(state->canary_slot);
+  if (weight > 0 && !ctx->env.processes->IsAlive(canary.process)) {
+    *err = "the canary " + canary.version +
+           " is not running: use `bgctl abort`";
+    return kExitFailed;
+  }
   if (state->stable_slot.empty() && weight < 100) {
     *err = "the first deploy has no stable version to share traffic with";
     return kExitFailed;

@@ -1,5 +1,6 @@
 #include "controller/rollout.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "controller/access_log.h"
@@ -106,12 +107,6 @@ class Rollout {
 
   RolloutPhase StartCanary() {
     std::string err;
-    // The free slot may still hold the instance kept for an instant
-    // rollback; it gets no traffic, so it can go.
-    if (!StopSlot(ctx_, state_, canary(), &err)) {
-      Fail(kExitFailed, err);
-      return RolloutPhase::kRollBack;
-    }
     StartedBackend started;
     if (!StartBackend(ctx_->env, cfg_, canary(), canary_state().version,
                       &started, &err)) {
@@ -176,6 +171,10 @@ class Rollout {
     const StepConfig& step = steps_[state_->step_index];
     std::string err;
     if (!SwitchTraffic(ctx_, state_, step.weight, &err)) {
+      // An unconfirmed reload leaves the new file in place (a failed test
+      // or reload restores the old one): nginx may serve it now or at its
+      // next reload, so the rollback must rewrite it.
+      traffic_unknown_ = err.rfind("nginx reload not confirmed", 0) == 0;
       Fail(kExitFailed, err);
       return RolloutPhase::kRollBack;
     }
@@ -398,7 +397,8 @@ class Rollout {
   RolloutPhase RollBack() {
     std::string err;
     bool traffic_ok = true;
-    if (!state_->stable_slot.empty() && state_->canary_weight > 0) {
+    if (!state_->stable_slot.empty() &&
+        (state_->canary_weight > 0 || traffic_unknown_)) {
       traffic_ok = SwitchTraffic(ctx_, state_, 0, &err);
       if (!traffic_ok)
         ctx_->out->Error("could not move traffic back to stable: " + err);
@@ -470,6 +470,7 @@ class Rollout {
   int64_t cpu_ms_ = 0, cpu_sampled_at_ = 0;
   double cpu_percent_ = 0;
   bool aborted_ = false;
+  bool traffic_unknown_ = false;  // a weight change was not confirmed
   ExitCode exit_ = kExitOk;
   std::string reason_;
 };
@@ -505,6 +506,13 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
   if (state->stable_slot.empty()) plan = {StepConfig{100, 0, false}};
   state->canary_slot = state->stable_slot == "blue" ? "green" : "blue";
   if (state->stable_slot.empty()) state->canary_slot = "blue";
+  // The free slot may still hold the instance kept for an instant rollback;
+  // it gets no traffic, so it can go before the new version takes the slot.
+  if (!StopSlot(ctx, state, state->canary_slot, err)) {
+    state->canary_slot.clear();
+    Persist(ctx, state, err);
+    return kExitFailed;
+  }
   state->Slot(state->canary_slot).version = version;
   state->phase = Phase::kProgressing;
   state->owner_pid = ctx->self.pid;
@@ -552,6 +560,10 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
     ++index;
   // --full: straight to the last step (100%), with no pause on the way.
   if (full) index = static_cast<int>(plan.size()) - 2;
+  // At the last step already (set-weight 100, or paused at 100%): apply it
+  // again and promote. Promote always continues past the last step's pause.
+  index = std::min(index, static_cast<int>(plan.size()) - 2);
+  plan.back().pause_forever = false;
   state->step_index = index;
   state->step_count = static_cast<int>(plan.size());
   state->phase = Phase::kProgressing;

@@ -201,6 +201,8 @@ TEST_CASE(
   child.pid = fork();
   REQUIRE(child.pid >= 0);
   if (child.pid == 0) {
+    close(to_child[1]);
+    close(from_child[0]);
     char c;
     if (read(to_child[0], &c, 1) != 1) _exit(1);
     close(listener.fd);

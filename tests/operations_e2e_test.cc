@@ -333,3 +333,47 @@ TEST_CASE("a deploy on a terminal keeps the live view under its event lines, "
   CHECK(plain.out.find("\033[") == std::string::npos);
   CHECK(plain.out.find("promoted v3") != std::string::npos);
 }
+
+TEST_CASE("validate passes a good config and nginx setup and exits 2 on a bad "
+          "one",
+          "[operations_e2e]") {
+  Service svc;
+  std::string err;
+  REQUIRE(svc.Start({}, &err));
+  CommandResult ok = svc.Bgctl({"validate"});
+  INFO(ok.out << ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("configuration valid") != std::string::npos);
+  // An upstream name nginx cannot take passes the config's own checks only
+  // if it is well-formed; a broken test command fails the live nginx test.
+  std::string cfg = ReadWholeFile(svc.config_path());
+  size_t at = cfg.find("  test_command:");
+  cfg.replace(at, cfg.find('\n', at) - at, "  test_command: [/bin/false]");
+  REQUIRE(bgctl::testing::WriteWholeFile(svc.dir() + "/broken.yaml", cfg));
+  CommandResult bad = svc.Bgctl({"validate"}, svc.dir() + "/broken.yaml");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("nginx config test failed") != std::string::npos);
+  CommandResult typo = svc.Bgctl({"validate"}, svc.dir() + "/missing.yaml");
+  CHECK(typo.exit_code == 2);
+  CHECK(typo.err == "bgctl: cannot read " + svc.dir() +
+                        "/missing.yaml: No such file or directory\n");
+}
+
+TEST_CASE("help lists every command and option, and --version answers",
+          "[operations_e2e]") {
+  CommandResult help = RunCommand({BGCTL_BIN, "--help"}, 10000);
+  CHECK(help.exit_code == 0);
+  for (const char* word : {"deploy", "status", "promote", "set-weight", "abort",
+                           "rollback", "history", "validate", "--config",
+                           "--output"})
+    CHECK(help.out.find(word) != std::string::npos);
+  CHECK(help.out.find("retire-previous") == std::string::npos);
+  CommandResult deploy = RunCommand({BGCTL_BIN, "deploy", "--help"}, 10000);
+  CHECK(deploy.out.find("--version") != std::string::npos);
+  CHECK(deploy.out.find("--steps") != std::string::npos);
+  CommandResult version = RunCommand({BGCTL_BIN, "--version"}, 10000);
+  CHECK(version.exit_code == 0);
+  CHECK(version.out.rfind("bgctl ", 0) == 0);
+  CommandResult unknown = RunCommand({BGCTL_BIN, "deploy", "--nope"}, 10000);
+  CHECK(unknown.exit_code == 2);
+}
