@@ -1,4 +1,5 @@
 #include "controller/access_log.h"
+#include "controller/log_follower.h"
 
 #include <stdlib.h>
 #include <unistd.h>

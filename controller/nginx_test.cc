@@ -134,8 +134,8 @@ class FakeInspector : public SocketInspector {
       *err = find_error;
       return false;
     }
-    bool reloaded = !runner_->calls.empty() &&
-                    runner_->calls.back()[0] == "nginx-reload";
+    bool reloaded =
+        !runner_->calls.empty() && runner_->calls.back()[0] == "nginx-reload";
     *out = reloaded ? after : before;
     return true;
   }
@@ -711,8 +711,7 @@ TEST_CASE(
         "read /proc/101/fd: Permission denied)");
 }
 
-TEST_CASE("a failing config test never looks at nginx's processes",
-          "[nginx]") {
+TEST_CASE("a failing config test never looks at nginx's processes", "[nginx]") {
   Harness h;
   h.runner.results["nginx-test"] = {1, false, ""};
   Nginx nginx = h.Make(/*inspect=*/true);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "controller/access_log.h"
+#include "controller/log_follower.h"
 #include "controller/analysis.h"
 #include "controller/backend.h"
 #include "controller/duration.h"

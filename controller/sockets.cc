@@ -3,7 +3,11 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <ifaddrs.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,6 +93,66 @@ bool ParseLine(const std::string& line, bool v6, ListenEntry* e) {
   return ParseHexAddress(local.substr(0, colon), v6, &e->address);
 }
 
+// Asks the kernel (netlink sock_diag, as `ss -lt` does) for the TCP sockets
+// in state LISTEN of one family. Unlike /proc/net/tcp, which lists every
+// connection (thousands of TIME_WAIT ones on a busy host), this walks the
+// listening sockets only. False when netlink is not available.
+bool NetlinkListenSockets(int family, std::vector<ListenEntry>* out) {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return false;
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.request.sdiag_family = static_cast<uint8_t>(family);
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = 1u << 10;  // TCP_LISTEN
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  bool ok = sendto(fd, &message, sizeof(message), 0,
+                   reinterpret_cast<sockaddr*>(&kernel),
+                   sizeof(kernel)) == static_cast<ssize_t>(sizeof(message));
+  alignas(nlmsghdr) char buf[16384];
+  bool done = false;
+  while (ok && !done) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    int left = static_cast<int>(n);
+    for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left);
+         h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        ok = false;
+        break;
+      }
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
+      auto* msg = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      ListenEntry e;
+      e.v6 = msg->idiag_family == AF_INET6;
+      if (e.v6) {
+        std::memcpy(e.address.data(), msg->id.idiag_src, 16);
+      } else {
+        e.address =
+            MappedV4(reinterpret_cast<const unsigned char*>(msg->id.idiag_src));
+      }
+      e.port = ntohs(msg->id.idiag_sport);
+      e.inode = msg->idiag_inode;
+      out->push_back(e);
+    }
+  }
+  close(fd);
+  return ok;
+}
+
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
@@ -170,11 +234,7 @@ class ProcSocketInspector : public SocketInspector {
       *err = "probe host " + host + " is not localhost or a numeric address";
       return false;
     }
-    std::vector<ListenEntry> entries =
-        ParseListenSockets(ReadAll("/proc/net/tcp"), false);
-    std::vector<ListenEntry> v6 =
-        ParseListenSockets(ReadAll("/proc/net/tcp6"), true);
-    entries.insert(entries.end(), v6.begin(), v6.end());
+    std::vector<ListenEntry> entries = ListenSockets();
     std::set<uint64_t> inodes;
     for (const IpAddress& a : addresses) {
       if (!IsLocalAddress(a)) {
@@ -186,7 +246,7 @@ class ProcSocketInspector : public SocketInspector {
       }
     }
     if (inodes.empty()) {
-      *err = "no socket listening on " + where + " in /proc/net/tcp";
+      *err = "no socket listening on " + where;
       return false;
     }
     out->inodes.assign(inodes.begin(), inodes.end());
@@ -212,6 +272,20 @@ class ProcSocketInspector : public SocketInspector {
   }
 
  private:
+  // The listening TCP sockets, from netlink or else /proc/net/tcp{,6}.
+  static std::vector<ListenEntry> ListenSockets() {
+    std::vector<ListenEntry> entries;
+    if (NetlinkListenSockets(AF_INET, &entries) &&
+        NetlinkListenSockets(AF_INET6, &entries)) {
+      return entries;
+    }
+    entries = ParseListenSockets(ReadAll("/proc/net/tcp"), false);
+    std::vector<ListenEntry> v6 =
+        ParseListenSockets(ReadAll("/proc/net/tcp6"), true);
+    entries.insert(entries.end(), v6.begin(), v6.end());
+    return entries;
+  }
+
   // Scans every process's descriptors for out->inodes.
   bool FindHolders(const std::string& where, Listener* out, std::string* err) {
     DIR* proc = opendir("/proc");
@@ -279,7 +353,8 @@ std::vector<ListenEntry> ParseListenSockets(const std::string& text, bool v6) {
 bool HostAddresses(const std::string& host, std::vector<IpAddress>* out) {
   out->clear();
   if (host == "localhost") {
-    out->push_back(MappedV4(reinterpret_cast<const unsigned char*>("\x7f\0\0\x01")));
+    out->push_back(
+        MappedV4(reinterpret_cast<const unsigned char*>("\x7f\0\0\x01")));
     IpAddress one{};
     one[15] = 1;
     out->push_back(one);

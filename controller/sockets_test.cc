@@ -16,6 +16,7 @@
 
 #include "controller/process.h"
 #include "tests/support/ports.h"
+#include "tests/support/temp_dir.h"
 
 namespace bgctl {
 namespace {
@@ -191,6 +192,17 @@ TEST_CASE(
   Listener by_name;
   REQUIRE(inspector->FindListener("localhost", listener.port, &by_name, &err));
   CHECK(by_name.inodes == found.inodes);
+  // The kernel's /proc/net/tcp (read when netlink is not available) lists
+  // the same socket.
+  int listed = 0;
+  for (const ListenEntry& e :
+       ParseListenSockets(testing::ReadWholeFile("/proc/net/tcp"), false)) {
+    if (e.port != listener.port) continue;
+    ++listed;
+    CHECK(e.address == V4("127.0.0.1"));
+    CHECK(e.inode == found.inodes[0]);
+  }
+  CHECK(listed == 1);
 
   // The child holds the listener until it reads a byte, then says so and
   // waits for the pipe to close.
@@ -253,8 +265,7 @@ TEST_CASE(
   std::string err;
   int port = testing::PickFreePort();
   CHECK_FALSE(inspector->FindListener("127.0.0.1", port, &found, &err));
-  CHECK(err == "no socket listening on 127.0.0.1:" + std::to_string(port) +
-                   " in /proc/net/tcp");
+  CHECK(err == "no socket listening on 127.0.0.1:" + std::to_string(port));
   CHECK_FALSE(inspector->FindListener("192.0.2.1", port, &found, &err));
   CHECK(err == "probe host 192.0.2.1 is not an address of this machine");
   CHECK_FALSE(inspector->FindListener("example.com", port, &found, &err));
@@ -351,8 +362,8 @@ TEST_CASE(
     SocketInspector* inspector = RealSocketInspector();
     Listener found;
     std::string find_err, still_err;
-    bool found_ok = inspector->FindListener("127.0.0.1", listener.port,
-                                            &found, &find_err);
+    bool found_ok =
+        inspector->FindListener("127.0.0.1", listener.port, &found, &find_err);
     bool holds = false;
     bool still_ok = inspector->StillHolds(hidden, {1}, &holds, &still_err);
     WriteAll(result.fd[1], std::to_string(found_ok) + "|" + find_err + "|" +
@@ -368,8 +379,8 @@ TEST_CASE(
   CHECK(looker.Wait() == 0);
   std::string h = std::to_string(hidden.pid);
   CHECK(report == "0|cannot read /proc/" + h +
-                      "/fd: Permission denied; process " + h +
-                      ", a child of " + std::to_string(holder.pid) +
+                      "/fd: Permission denied; process " + h + ", a child of " +
+                      std::to_string(holder.pid) +
                       " which holds the socket listening on 127.0.0.1:" +
                       std::to_string(listener.port) +
                       ", may hold it too|0|cannot read /proc/" + h +

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "controller/access_log.h"
+#include "controller/log_follower.h"
 #include "controller/exit_codes.h"
 
 namespace bgctl {
