@@ -26,17 +26,19 @@ int main(int argc, char** argv) {
   load.Start();
   load.Wait(static_cast<int>(o.duration_ms) + 30000);
   bgctl::testing::LoadReport r = load.Stop();
-  std::printf("load: %lld requests, %lld ok, %lld failed (%lld non-2xx, %lld "
-              "connection errors); p50 %.1f ms, p99 %.1f ms\n",
-              static_cast<long long>(r.sent), static_cast<long long>(r.ok),
-              static_cast<long long>(r.non2xx + r.errors),
-              static_cast<long long>(r.non2xx),
-              static_cast<long long>(r.errors), r.p50_ms, r.p99_ms);
+  std::printf(
+      "load: %lld requests, %lld ok, %lld failed (%lld non-2xx, %lld "
+      "connection errors); p50 %.1f ms, p99 %.1f ms\n",
+      static_cast<long long>(r.sent), static_cast<long long>(r.ok),
+      static_cast<long long>(r.non2xx + r.errors),
+      static_cast<long long>(r.non2xx), static_cast<long long>(r.errors),
+      r.p50_ms, r.p99_ms);
   std::printf("load: answers by version:");
   for (const auto& [version, n] : r.per_version)
     std::printf(" %s=%lld", version.empty() ? "(none)" : version.c_str(),
                 static_cast<long long>(n));
   std::printf("\n");
-  for (const std::string& f : r.failures) std::printf("load:   %s\n", f.c_str());
+  for (const std::string& f : r.failures)
+    std::printf("load:   %s\n", f.c_str());
   return 0;
 }

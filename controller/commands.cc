@@ -124,8 +124,8 @@ int CmdDeploy(const CommandLine& cl) {
       !ParseSteps(cl.steps, s.config.rollout, &steps, &err))
     return Fail(s.out.get(), kExitUsage, "--steps: " + err);
   ExitCode code = Deploy(&s.ctx, &s.state, cl.version, steps, &err);
-  if (code == kExitFailed && !err.empty() && s.state.phase != Phase::kRolledBack &&
-      s.state.phase != Phase::kAborted)
+  if (code == kExitFailed && !err.empty() &&
+      s.state.phase != Phase::kRolledBack && s.state.phase != Phase::kAborted)
     s.out->Error(err);
   s.out->Set("status", StatusJson(s.state, s.config));
   s.out->Finish(code);
@@ -223,11 +223,20 @@ int CmdHistory(const CommandLine& cl) {
 // A throwaway nginx config that includes only the rendered upstream file, so
 // `nginx -t` checks bgctl's own output without touching the live files.
 std::string ValidationConf(const std::string& dir, const Config& cfg) {
-  return "pid " + dir + "/nginx.pid;\nerror_log stderr;\n"
-         "events {}\nhttp {\n  client_body_temp_path " + dir + ";\n"
-         "  proxy_temp_path " + dir + ";\n  fastcgi_temp_path " + dir + ";\n"
-         "  uwsgi_temp_path " + dir + ";\n  scgi_temp_path " + dir + ";\n"
-         "  access_log off;\n  include " + dir + "/upstream.conf;\n"
+  return "pid " + dir +
+         "/nginx.pid;\nerror_log stderr;\n"
+         "events {}\nhttp {\n  client_body_temp_path " +
+         dir +
+         ";\n"
+         "  proxy_temp_path " +
+         dir + ";\n  fastcgi_temp_path " + dir +
+         ";\n"
+         "  uwsgi_temp_path " +
+         dir + ";\n  scgi_temp_path " + dir +
+         ";\n"
+         "  access_log off;\n  include " +
+         dir +
+         "/upstream.conf;\n"
          "  server { listen 127.0.0.1:1; location / { proxy_pass http://" +
          cfg.nginx.upstream_name + "; } }\n}\n";
 }
@@ -243,18 +252,20 @@ int CmdValidate(const CommandLine& cl) {
   char tmpl[] = "/tmp/bgctl-validate-XXXXXX";
   if (!mkdtemp(tmpl)) return Fail(s.out.get(), kExitFailed, "mkdtemp failed");
   std::string dir = tmpl;
-  std::string upstream = RenderUpstream(
-      cfg.nginx.upstream_name, ServersForSplit(cfg.blue_port, cfg.green_port, 50), 1);
+  std::string upstream =
+      RenderUpstream(cfg.nginx.upstream_name,
+                     ServersForSplit(cfg.blue_port, cfg.green_port, 50), 1);
   bool ok = s.env.fs->WriteFileAtomic(dir + "/upstream.conf", upstream, &err) &&
-            s.env.fs->WriteFileAtomic(dir + "/nginx.conf", ValidationConf(dir, cfg),
-                                      &err);
+            s.env.fs->WriteFileAtomic(dir + "/nginx.conf",
+                                      ValidationConf(dir, cfg), &err);
   RunResult r;
   if (ok) {
     ok = s.env.processes->Run({cfg.nginx.test_command[0], "-t", "-q", "-c",
                                dir + "/nginx.conf", "-p", dir, "-e", "stderr"},
                               cfg.dir, 30000, &r, &err) &&
          r.exit_code == 0;
-    if (!ok && err.empty()) err = "rendered upstream rejected by nginx: " + r.output;
+    if (!ok && err.empty())
+      err = "rendered upstream rejected by nginx: " + r.output;
   }
   std::string ignored;
   for (const char* f : {"/upstream.conf", "/nginx.conf", "/nginx.pid"})
@@ -274,8 +285,10 @@ int CmdValidate(const CommandLine& cl) {
 
 const std::vector<CommandInfo>& CommandTable() {
   static const std::vector<CommandInfo> table = {
-      {"deploy", "start a version in the free slot, step traffic, analyse, "
-                 "promote or roll back", CmdDeploy, false},
+      {"deploy",
+       "start a version in the free slot, step traffic, analyse, "
+       "promote or roll back",
+       CmdDeploy, false},
       {"status", "where the service stands now", CmdStatus, false},
       {"promote", "continue a paused rollout (--full: go to 100% now)",
        CmdPromote, false},
@@ -300,9 +313,8 @@ bool ParseSteps(const std::string& text, const RolloutConfig& configured,
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos
-                                              ? std::string::npos
-                                              : comma - start);
+    std::string item = text.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start);
     StepConfig step;
     size_t colon = item.find(':');
     std::string weight = item.substr(0, colon);

@@ -14,14 +14,14 @@ namespace bgctl {
 struct CommandLine {
   std::string config_path = "bgctl.yaml";
   bool json = false;
-  std::string version;           // deploy
-  std::string steps;             // deploy --steps, e.g. "10,50:forever,100"
-  bool full = false;             // promote --full
-  bool watch = false;            // status --watch
-  std::string interval = "1s";   // status --watch --interval
-  int count = 0;                 // status --watch --count (0: until Ctrl-C)
-  int weight = -1;               // set-weight
-  std::string after = "0s";      // retire-previous --after
+  std::string version;          // deploy
+  std::string steps;            // deploy --steps, e.g. "10,50:forever,100"
+  bool full = false;            // promote --full
+  bool watch = false;           // status --watch
+  std::string interval = "1s";  // status --watch --interval
+  int count = 0;                // status --watch --count (0: until Ctrl-C)
+  int weight = -1;              // set-weight
+  std::string after = "0s";     // retire-previous --after
   std::vector<std::string> self_argv;  // argv to run this bgctl again
 };
 

@@ -32,7 +32,8 @@ struct HealthConfig {
 };
 
 struct DrainConfig {
-  int signal = 15;  // SIGTERM; config accepts SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGHUP
+  int signal = 15;  // SIGTERM; config accepts SIGTERM, SIGINT, SIGQUIT,
+                    // SIGUSR1, SIGUSR2, SIGHUP
   std::string signal_name = "SIGTERM";
   int64_t timeout_ms = 30000;  // then SIGKILL
 };
@@ -47,8 +48,8 @@ struct BackendConfig {
 };
 
 struct StepConfig {
-  int weight = 0;         // percent on the canary, 1..100, increasing
-  int64_t pause_ms = 0;   // hold time after the weight is confirmed
+  int weight = 0;              // percent on the canary, 1..100, increasing
+  int64_t pause_ms = 0;        // hold time after the weight is confirmed
   bool pause_forever = false;  // `pause: forever`: stop and wait for promote
 };
 
@@ -97,7 +98,8 @@ struct Config {
 
 // Reads and validates `path`. On any problem returns false with *err naming
 // the file, line and key, e.g.
-//   bgctl.yaml:12: rollout.steps[1].weight: must be greater than the previous step's weight (10)
+//   bgctl.yaml:12: rollout.steps[1].weight: must be greater than the previous
+//   step's weight (10)
 // Unknown keys, missing required keys, wrong types, bad durations, weights
 // outside 1..100 or not increasing, equal slot ports and ports outside
 // 1..65535 are all errors. Relative paths resolve against the file's folder.

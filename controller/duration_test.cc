@@ -21,7 +21,8 @@ TEST_CASE("durations parse with every unit", "[duration]") {
   CHECK(ms == 0);
 }
 
-TEST_CASE("a duration without a known unit is rejected with its text", "[duration]") {
+TEST_CASE("a duration without a known unit is rejected with its text",
+          "[duration]") {
   int64_t ms = 0;
   std::string err;
   for (const char* bad : {"5", "5x", "s", "", "-1s", "1..2s", "ms5"}) {

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   bgctl::CommandLine cl;
   std::string output = "text";
-  CLI::App app{"bgctl: zero-downtime blue/green and canary deploys behind nginx"};
+  CLI::App app{
+      "bgctl: zero-downtime blue/green and canary deploys behind nginx"};
   app.set_version_flag("--version", "bgctl " BGCTL_VERSION);
   app.add_option("-c,--config", cl.config_path, "config file")
       ->capture_default_str();
@@ -40,18 +41,21 @@ int main(int argc, char** argv) {
     if (c.hidden) s->group("");
     sub[c.name] = s;
   }
-  sub["deploy"]->add_option("--version", cl.version, "version to deploy")
+  sub["deploy"]
+      ->add_option("--version", cl.version, "version to deploy")
       ->required();
   sub["deploy"]->add_option(
       "--steps", cl.steps,
       "canary weights, e.g. 10,50,100 (each may add :PAUSE or :forever)");
   sub["promote"]->add_flag("--full", cl.full, "go to 100% now");
   sub["status"]->add_flag("--watch", cl.watch, "live view, redrawn in place");
-  sub["status"]->add_option("--interval", cl.interval, "--watch: redraw every")
+  sub["status"]
+      ->add_option("--interval", cl.interval, "--watch: redraw every")
       ->capture_default_str();
   sub["status"]->add_option("--count", cl.count,
                             "--watch: stop after N frames (0: Ctrl-C)");
-  sub["set-weight"]->add_option("PCT", cl.weight, "percent on the canary")
+  sub["set-weight"]
+      ->add_option("PCT", cl.weight, "percent on the canary")
       ->required()
       ->check(CLI::Range(0, 100));
   sub["retire-previous"]->add_option("--after", cl.after, "wait this long");

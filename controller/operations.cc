@@ -41,8 +41,8 @@ ExitCode SetWeight(RolloutContext* ctx, State* state, int weight,
   if (!RequireRollout(*state, "set a weight for", err)) return kExitFailed;
   const SlotState& canary = state->Slot(state->canary_slot);
   if (weight > 0 && !ctx->env.processes->IsAlive(canary.process)) {
-    *err = "the canary " + canary.version +
-           " is not running: use `bgctl abort`";
+    *err =
+        "the canary " + canary.version + " is not running: use `bgctl abort`";
     return kExitFailed;
   }
   if (state->stable_slot.empty() && weight < 100) {

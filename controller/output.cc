@@ -7,15 +7,20 @@
 namespace bgctl {
 
 Reporter::Reporter(Clock* clock, bool json, FILE* out, FILE* err)
-    : clock_(clock), json_(json), out_(out), err_(err),
-      start_ms_(clock->NowMs()), doc_(nlohmann::json::object()) {
+    : clock_(clock),
+      json_(json),
+      out_(out),
+      err_(err),
+      start_ms_(clock->NowMs()),
+      doc_(nlohmann::json::object()) {
   doc_["events"] = nlohmann::json::array();
   live_ = !json_ && isatty(fileno(out_));
 }
 
 void Reporter::EraseFooter() {
   if (footer_.empty()) return;
-  int lines = static_cast<int>(std::count(footer_.begin(), footer_.end(), '\n'));
+  int lines =
+      static_cast<int>(std::count(footer_.begin(), footer_.end(), '\n'));
   // Cursor up to the footer's first line, then clear to the end of screen.
   std::fprintf(out_, "\033[%dF\033[J", lines);
 }

@@ -5,9 +5,8 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "controller/env.h"
 

@@ -4,11 +4,11 @@
 #include <memory>
 
 #include "controller/access_log.h"
-#include "controller/log_follower.h"
 #include "controller/analysis.h"
 #include "controller/backend.h"
 #include "controller/duration.h"
 #include "controller/health.h"
+#include "controller/log_follower.h"
 #include "controller/process.h"
 #include "controller/watch.h"
 
@@ -40,8 +40,11 @@ class Rollout {
  public:
   Rollout(RolloutContext* ctx, State* state, std::vector<StepConfig> steps,
           HistoryEntry entry)
-      : ctx_(ctx), cfg_(*ctx->config), state_(state),
-        steps_(std::move(steps)), entry_(std::move(entry)),
+      : ctx_(ctx),
+        cfg_(*ctx->config),
+        state_(state),
+        steps_(std::move(steps)),
+        entry_(std::move(entry)),
         analyzer_(cfg_.rollout.analysis, cfg_.PortOf(state->stable_slot),
                   cfg_.PortOf(state->canary_slot)) {}
 
@@ -54,16 +57,35 @@ class Rollout {
       if (ctx_->StopRequested() && !aborted_ && BeforePromotion(phase))
         phase = Stopped();
       switch (phase) {
-        case RolloutPhase::kStartCanary: phase = StartCanary(); break;
-        case RolloutPhase::kWaitHealthy: phase = WaitHealthy(); break;
-        case RolloutPhase::kPreTraffic: phase = PreTraffic(); break;
-        case RolloutPhase::kShiftTraffic: phase = ShiftTraffic(); break;
-        case RolloutPhase::kHoldAndAnalyse: phase = HoldAndAnalyse(); break;
-        case RolloutPhase::kPause: phase = Pause(); break;
-        case RolloutPhase::kPromote: phase = PromoteCanary(); break;
-        case RolloutPhase::kRetireOld: phase = RetireOld(); break;
-        case RolloutPhase::kRollBack: phase = RollBack(); break;
-        case RolloutPhase::kDone: break;
+        case RolloutPhase::kStartCanary:
+          phase = StartCanary();
+          break;
+        case RolloutPhase::kWaitHealthy:
+          phase = WaitHealthy();
+          break;
+        case RolloutPhase::kPreTraffic:
+          phase = PreTraffic();
+          break;
+        case RolloutPhase::kShiftTraffic:
+          phase = ShiftTraffic();
+          break;
+        case RolloutPhase::kHoldAndAnalyse:
+          phase = HoldAndAnalyse();
+          break;
+        case RolloutPhase::kPause:
+          phase = Pause();
+          break;
+        case RolloutPhase::kPromote:
+          phase = PromoteCanary();
+          break;
+        case RolloutPhase::kRetireOld:
+          phase = RetireOld();
+          break;
+        case RolloutPhase::kRollBack:
+          phase = RollBack();
+          break;
+        case RolloutPhase::kDone:
+          break;
       }
     }
     *err = reason_;
@@ -120,18 +142,17 @@ class Rollout {
       return RolloutPhase::kRollBack;
     }
     log_path_ = started.log_path;
-    ctx_->out->Event("started",
-                     "started " + Who() + " pid " +
-                         std::to_string(started.process.pid),
-                     {{"slot", canary()}, {"pid", started.process.pid}});
+    ctx_->out->Event(
+        "started",
+        "started " + Who() + " pid " + std::to_string(started.process.pid),
+        {{"slot", canary()}, {"pid", started.process.pid}});
     return RolloutPhase::kWaitHealthy;
   }
 
   RolloutPhase WaitHealthy() {
-    HealthResult r =
-        bgctl::WaitHealthy(ctx_->env, cfg_.backend.health,
-                           cfg_.PortOf(canary()), canary_state().process,
-                           ctx_->stop_requested);
+    HealthResult r = bgctl::WaitHealthy(
+        ctx_->env, cfg_.backend.health, cfg_.PortOf(canary()),
+        canary_state().process, ctx_->stop_requested);
     switch (r.outcome) {
       case HealthOutcome::kHealthy:
         ctx_->out->Event("healthy",
@@ -159,8 +180,8 @@ class Rollout {
 
   RolloutPhase PreTraffic() {
     std::string err;
-    if (!RunHook(ctx_, "pre_traffic", cfg_.hooks.pre_traffic, *state_,
-                 canary(), &err)) {
+    if (!RunHook(ctx_, "pre_traffic", cfg_.hooks.pre_traffic, *state_, canary(),
+                 &err)) {
       Fail(kExitRolledBack, err);
       return RolloutPhase::kRollBack;
     }
@@ -277,8 +298,10 @@ class Rollout {
     WatchFrame frame;
     frame.state = *state_;
     bool canary_blue = canary() == "blue";
-    CopyTraffic(analyzer_.open_canary(), canary_blue ? &frame.blue : &frame.green);
-    CopyTraffic(analyzer_.open_stable(), canary_blue ? &frame.green : &frame.blue);
+    CopyTraffic(analyzer_.open_canary(),
+                canary_blue ? &frame.blue : &frame.green);
+    CopyTraffic(analyzer_.open_stable(),
+                canary_blue ? &frame.green : &frame.blue);
     frame.interval_ms = std::max<int64_t>(1, now - window_start_ms_);
     frame.elapsed_ms = ctx_->out->ElapsedMs();
     ctx_->out->Footer(RenderFrame(frame, cfg_, /*terminal=*/true));
@@ -292,8 +315,8 @@ class Rollout {
 
   bool CheckHealth(int* failures) {
     std::string err;
-    if (CheckHealthOnce(ctx_->env, cfg_.backend.health,
-                        cfg_.PortOf(canary()), &err)) {
+    if (CheckHealthOnce(ctx_->env, cfg_.backend.health, cfg_.PortOf(canary()),
+                        &err)) {
       *failures = 0;
       return true;
     }
@@ -324,8 +347,8 @@ class Rollout {
     if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
     ctx_->out->Event(
         "paused",
-        "paused at " + std::to_string(state_->canary_weight) + "% on " +
-            Who() + ": run `bgctl promote` to continue, `bgctl set-weight " +
+        "paused at " + std::to_string(state_->canary_weight) + "% on " + Who() +
+            ": run `bgctl promote` to continue, `bgctl set-weight " +
             "PCT` to step by hand, `bgctl abort` to stop",
         {{"weight", state_->canary_weight}});
     entry_.outcome = "paused";
@@ -336,9 +359,9 @@ class Rollout {
   RolloutPhase PromoteCanary() {
     std::string err;
     state_->previous_slot = state_->stable_slot;
-    state_->previous_version =
-        state_->stable_slot.empty() ? ""
-                                    : state_->Slot(state_->stable_slot).version;
+    state_->previous_version = state_->stable_slot.empty()
+                                   ? ""
+                                   : state_->Slot(state_->stable_slot).version;
     state_->stable_slot = state_->canary_slot;
     state_->canary_slot.clear();
     state_->canary_weight = 0;
@@ -387,9 +410,8 @@ class Rollout {
     ProcessId timer;
     if (!ctx_->env.processes->Spawn(spec, &timer, &err))
       ctx_->out->Error("cannot start the keep_previous timer: " + err);
-    ctx_->out->Event("kept", "previous instance " +
-                                 state_->Slot(old).version + " (" + old +
-                                 ") kept for " +
+    ctx_->out->Event("kept", "previous instance " + state_->Slot(old).version +
+                                 " (" + old + ") kept for " +
                                  FormatDuration(cfg_.rollout.keep_previous_ms) +
                                  " for an instant rollback");
   }
@@ -481,8 +503,8 @@ HistoryEntry NewEntry(RolloutContext* ctx, const State& state,
   HistoryEntry e;
   e.id = state.deploy_id;
   e.command = command;
-  e.version = state.canary_slot.empty() ? ""
-                                        : state.Slot(state.canary_slot).version;
+  e.version =
+      state.canary_slot.empty() ? "" : state.Slot(state.canary_slot).version;
   e.from_version =
       state.stable_slot.empty() ? "" : state.Slot(state.stable_slot).version;
   e.started_ms = ctx->env.clock->WallMs();
@@ -501,8 +523,8 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
            "): use `bgctl promote`, `bgctl set-weight` or `bgctl abort`";
     return kExitFailed;
   }
-  std::vector<StepConfig> plan = steps.empty() ? ctx->config->rollout.steps
-                                               : steps;
+  std::vector<StepConfig> plan =
+      steps.empty() ? ctx->config->rollout.steps : steps;
   // The very first deploy, with nothing stable yet, goes to 100% once healthy.
   if (state->stable_slot.empty()) plan = {StepConfig{100, 0, false}};
   state->canary_slot = state->stable_slot == "blue" ? "green" : "blue";
@@ -526,16 +548,16 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
   state->canary_weight = 0;
   state->last_error.clear();
   if (!Persist(ctx, state, err)) return kExitFailed;
-  Rollout rollout(ctx, state, plan, NewEntry(ctx, *state, "deploy",
-                                             state->step_count));
+  Rollout rollout(ctx, state, plan,
+                  NewEntry(ctx, *state, "deploy", state->step_count));
   return rollout.Run(RolloutPhase::kStartCanary, err);
 }
 
 ExitCode Promote(RolloutContext* ctx, State* state, bool full,
                  std::string* err) {
   if (state->canary_slot.empty()) {
-    *err = "no rollout to promote (phase " + std::string(PhaseName(state->phase)) +
-           ")";
+    *err = "no rollout to promote (phase " +
+           std::string(PhaseName(state->phase)) + ")";
     return kExitFailed;
   }
   if (!ctx->env.processes->IsAlive(state->Slot(state->canary_slot).process)) {
@@ -550,10 +572,12 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
   for (size_t i = 0; i < state->steps.size(); ++i) {
     StepConfig s{state->steps[i], 0, false};
     const auto& configured = ctx->config->rollout.steps;
-    if (i < configured.size() && configured[i].weight == s.weight) s = configured[i];
+    if (i < configured.size() && configured[i].weight == s.weight)
+      s = configured[i];
     plan.push_back(s);
   }
-  if (plan.empty() || plan.back().weight != 100) plan.push_back({100, 0, false});
+  if (plan.empty() || plan.back().weight != 100)
+    plan.push_back({100, 0, false});
   // Steps already passed, or at or below the current weight, are not repeated.
   int index = state->step_index;
   while (index + 1 < static_cast<int>(plan.size()) &&

@@ -38,11 +38,11 @@ bool SwitchTraffic(RolloutContext* ctx, State* state, int canary_weight,
     return false;
   state->canary_weight = canary_weight;
   if (!Persist(ctx, state, err)) return false;
-  std::string text =
-      canary_port == 0 ? "traffic 100% on " + state->stable_slot
-                       : "weight " + std::to_string(canary_weight) +
-                             "% on canary " +
-                             state->Slot(state->canary_slot).version;
+  std::string text = canary_port == 0
+                         ? "traffic 100% on " + state->stable_slot
+                         : "weight " + std::to_string(canary_weight) +
+                               "% on canary " +
+                               state->Slot(state->canary_slot).version;
   ctx->out->Event("weight",
                   text + " confirmed (generation " +
                       std::to_string(state->generation) + ", " +
@@ -60,8 +60,8 @@ bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
   int64_t elapsed = 0;
   StopOutcome outcome = StopBackend(ctx->env, ctx->config->backend.drain,
                                     s.process, &elapsed, err);
-  std::string who = s.version + " (" + slot + ", pid " +
-                    std::to_string(s.process.pid) + ")";
+  std::string who =
+      s.version + " (" + slot + ", pid " + std::to_string(s.process.pid) + ")";
   switch (outcome) {
     case StopOutcome::kNotRunning:
       ctx->out->Event("stopped", who + " had already exited");
@@ -72,9 +72,11 @@ bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
                       {{"slot", slot}, {"drain_ms", elapsed}});
       break;
     case StopOutcome::kKilled:
-      ctx->out->Event("killed", who + " did not exit within the drain timeout; killed after " +
-                                    std::to_string(elapsed) + " ms",
-                      {{"slot", slot}, {"drain_ms", elapsed}});
+      ctx->out->Event(
+          "killed",
+          who + " did not exit within the drain timeout; killed after " +
+              std::to_string(elapsed) + " ms",
+          {{"slot", slot}, {"drain_ms", elapsed}});
       break;
     case StopOutcome::kFailed:
       ctx->out->Error("could not stop " + who + ": " + *err);
@@ -90,11 +92,11 @@ bool RunHook(RolloutContext* ctx, const std::string& name,
   if (argv.empty()) return true;
   const Config& cfg = *ctx->config;
   std::string port = std::to_string(cfg.PortOf(slot));
-  std::vector<std::string> filled = FillPlaceholders(
-      argv, {{"version", state.Slot(slot).version},
-             {"slot", slot},
-             {"port", port},
-             {"preview_url", "http://127.0.0.1:" + port}});
+  std::vector<std::string> filled =
+      FillPlaceholders(argv, {{"version", state.Slot(slot).version},
+                              {"slot", slot},
+                              {"port", port},
+                              {"preview_url", "http://127.0.0.1:" + port}});
   RunResult result;
   int64_t start = ctx->env.clock->NowMs();
   if (!ctx->env.processes->Run(filled, cfg.dir, cfg.hooks.timeout_ms, &result,
@@ -110,8 +112,8 @@ bool RunHook(RolloutContext* ctx, const std::string& name,
   } else if (result.exit_code != 0) {
     *err = name + " hook exited with " + std::to_string(result.exit_code);
   } else {
-    ctx->out->Event("hook", name + " hook passed in " + std::to_string(took) +
-                                " ms",
+    ctx->out->Event("hook",
+                    name + " hook passed in " + std::to_string(took) + " ms",
                     {{"hook", name}, {"output", output}});
     return true;
   }

@@ -8,8 +8,8 @@
 #include <cstdio>
 
 #include "controller/access_log.h"
-#include "controller/log_follower.h"
 #include "controller/exit_codes.h"
+#include "controller/log_follower.h"
 
 namespace bgctl {
 namespace {
@@ -26,7 +26,8 @@ std::string Bar(int percent, int width) {
 
 int WeightOf(const State& s, const std::string& slot) {
   if (slot == s.canary_slot) return s.canary_weight;
-  if (slot == s.stable_slot) return s.canary_slot.empty() ? 100 : 100 - s.canary_weight;
+  if (slot == s.stable_slot)
+    return s.canary_slot.empty() ? 100 : 100 - s.canary_weight;
   return 0;
 }
 
@@ -103,7 +104,8 @@ std::string RenderFrame(const WatchFrame& f, const Config& cfg, bool terminal) {
   std::string out = std::string(head) + "  (" + elapsed + ")\n";
   out += SlotLine(f, cfg, "blue", true) + SlotLine(f, cfg, "green", true);
   if (f.no_upstream)
-    out += "  " + std::to_string(f.no_upstream) + " requests reached no backend\n";
+    out +=
+        "  " + std::to_string(f.no_upstream) + " requests reached no backend\n";
   if (!s.last_error.empty()) out += "  last error: " + s.last_error + "\n";
   return out;
 }

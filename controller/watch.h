@@ -27,7 +27,7 @@ struct WatchFrame {
   SlotTraffic blue, green;
   int64_t no_upstream = 0;  // requests that reached no backend
   int64_t interval_ms = 1000;
-  int64_t elapsed_ms = 0;   // since the watch started
+  int64_t elapsed_ms = 0;  // since the watch started
 };
 
 // The frame as text: several lines with bars for a terminal, or one line

@@ -33,12 +33,16 @@ void StartWithV1(Service* svc, const ServiceOptions& options = {}) {
 }
 }  // namespace
 
-TEST_CASE("a canary answering 30% errors is rolled back and users see few of "
-          "them",
-          "[analysis_e2e]") {
+TEST_CASE(
+    "a canary answering 30% errors is rolled back and users see few of "
+    "them",
+    "[analysis_e2e]") {
   ServiceOptions o;
-  o.steps = "[{weight: 10, pause: 10s}, {weight: 50, pause: 10s}, {weight: 100}]";
-  o.analysis = "{interval: 5s, min_requests: 20, failure_limit: 2, max_error_rate: 0.05, max_p99_latency: 250ms, max_latency_ratio: 10}";
+  o.steps =
+      "[{weight: 10, pause: 10s}, {weight: 50, pause: 10s}, {weight: 100}]";
+  o.analysis =
+      "{interval: 5s, min_requests: 20, failure_limit: 2, max_error_rate: "
+      "0.05, max_p99_latency: 250ms, max_latency_ratio: 10}";
   Service svc;
   StartWithV1(&svc, o);
   ServiceOptions bad = o;
@@ -65,8 +69,8 @@ TEST_CASE("a canary answering 30% errors is rolled back and users see few of "
   // failure_limit * min_requests * error_rate bad answers; add what the
   // canary serves while bgctl reacts (a tick, the reload: under 1 s at
   // rate * weight requests/s) and 50% slack for sampling noise.
-  double budget = 1.5 * (failure_limit * min_requests + rate * weight * 1.0) *
-                  error_rate;
+  double budget =
+      1.5 * (failure_limit * min_requests + rate * weight * 1.0) * error_rate;
   CHECK(report.non2xx > 0);
   CHECK(static_cast<double>(report.non2xx) <= budget);
   CHECK(report.errors == 0);
@@ -79,12 +83,15 @@ TEST_CASE("a canary answering 30% errors is rolled back and users see few of "
   CHECK(st["canary"].is_null());
 }
 
-TEST_CASE("a slow canary is rolled back by the p99 limit, and by the latency "
-          "ratio when the absolute limit is high",
-          "[analysis_e2e]") {
+TEST_CASE(
+    "a slow canary is rolled back by the p99 limit, and by the latency "
+    "ratio when the absolute limit is high",
+    "[analysis_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 50, pause: 8s}, {weight: 100}]";
-  o.analysis = "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: 0.05, max_p99_latency: 250ms, max_latency_ratio: 1000}";
+  o.analysis =
+      "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: "
+      "0.05, max_p99_latency: 250ms, max_latency_ratio: 1000}";
   Service svc;
   StartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 200));
@@ -99,7 +106,9 @@ TEST_CASE("a slow canary is rolled back by the p99 limit, and by the latency "
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("> 250ms") != std::string::npos);
 
-  slow.analysis = "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: 0.05, max_p99_latency: 5s, max_latency_ratio: 1.5}";
+  slow.analysis =
+      "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: "
+      "0.05, max_p99_latency: 5s, max_latency_ratio: 1.5}";
   CommandResult r2 = svc.Bgctl({"deploy", "--version", "v4"},
                                svc.WriteConfig("ratio.yaml", slow));
   INFO(r2.out << r2.err);
@@ -111,12 +120,17 @@ TEST_CASE("a slow canary is rolled back by the p99 limit, and by the latency "
   CHECK(VersionOf(svc.Get("/")) == "v1");
 }
 
-TEST_CASE("a healthy canary under load is promoted every time, with no false "
-          "rollback",
-          "[analysis_e2e]") {
+TEST_CASE(
+    "a healthy canary under load is promoted every time, with no false "
+    "rollback",
+    "[analysis_e2e]") {
   ServiceOptions o;
-  o.steps = "[{weight: 20, pause: 1500ms}, {weight: 60, pause: 1500ms}, {weight: 100}]";
-  o.analysis = "{interval: 500ms, min_requests: 20, failure_limit: 1, max_error_rate: 0.01, max_p99_latency: 250ms, max_latency_ratio: 3}";
+  o.steps =
+      "[{weight: 20, pause: 1500ms}, {weight: 60, pause: 1500ms}, {weight: "
+      "100}]";
+  o.analysis =
+      "{interval: 500ms, min_requests: 20, failure_limit: 1, max_error_rate: "
+      "0.01, max_p99_latency: 250ms, max_latency_ratio: 3}";
   Service svc;
   StartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 300));
@@ -133,12 +147,16 @@ TEST_CASE("a healthy canary under load is promoted every time, with no false "
   CHECK(VersionOf(svc.Get("/")) == "v4");
 }
 
-TEST_CASE("below min_requests a step ends without a verdict and on_no_data "
-          "decides",
-          "[analysis_e2e]") {
+TEST_CASE(
+    "below min_requests a step ends without a verdict and on_no_data "
+    "decides",
+    "[analysis_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 10, pause: 1s}, {weight: 100}]";
-  o.analysis = "{interval: 500ms, min_requests: 1000, failure_limit: 1, max_error_rate: 0.01, max_p99_latency: 250ms, max_latency_ratio: 3, on_no_data: continue}";
+  o.analysis =
+      "{interval: 500ms, min_requests: 1000, failure_limit: 1, max_error_rate: "
+      "0.01, max_p99_latency: 250ms, max_latency_ratio: 3, on_no_data: "
+      "continue}";
   Service svc;
   StartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 20));
@@ -148,7 +166,10 @@ TEST_CASE("below min_requests a step ends without a verdict and on_no_data "
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("no verdict at 10%") != std::string::npos);
   ServiceOptions strict = o;
-  strict.analysis = "{interval: 500ms, min_requests: 1000, failure_limit: 1, max_error_rate: 0.01, max_p99_latency: 250ms, max_latency_ratio: 3, on_no_data: rollback}";
+  strict.analysis =
+      "{interval: 500ms, min_requests: 1000, failure_limit: 1, max_error_rate: "
+      "0.01, max_p99_latency: 250ms, max_latency_ratio: 3, on_no_data: "
+      "rollback}";
   CommandResult r2 = svc.Bgctl({"deploy", "--version", "v3"},
                                svc.WriteConfig("strict.yaml", strict));
   INFO(r2.out << r2.err);
@@ -169,10 +190,12 @@ TEST_CASE("a canary killed with SIGKILL mid-step is rolled back at once",
   ChildProcess deploy;
   REQUIRE(svc.StartBgctl({"deploy", "--version", "v2"}, &deploy,
                          svc.dir() + "/deploy.log"));
-  REQUIRE(WaitFor([&] {
-    return ReadWholeFile(svc.dir() + "/deploy.log").find("weight 10%") !=
-           std::string::npos;
-  }, 10000));
+  REQUIRE(WaitFor(
+      [&] {
+        return ReadWholeFile(svc.dir() + "/deploy.log").find("weight 10%") !=
+               std::string::npos;
+      },
+      10000));
   std::vector<int> canary = svc.BackendPids(svc.green());
   REQUIRE(canary.size() == 1);
   int64_t killed_at = NowMs();
@@ -188,9 +211,10 @@ TEST_CASE("a canary killed with SIGKILL mid-step is rolled back at once",
   CHECK(Status(svc)["phase"] == "rolled_back");
 }
 
-TEST_CASE("SIGTERM to bgctl mid-deploy aborts cleanly with zero failed "
-          "requests",
-          "[analysis_e2e]") {
+TEST_CASE(
+    "SIGTERM to bgctl mid-deploy aborts cleanly with zero failed "
+    "requests",
+    "[analysis_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 50, pause: 20s}, {weight: 100}]";
   Service svc;
@@ -200,10 +224,12 @@ TEST_CASE("SIGTERM to bgctl mid-deploy aborts cleanly with zero failed "
   ChildProcess deploy;
   REQUIRE(svc.StartBgctl({"deploy", "--version", "v2"}, &deploy,
                          svc.dir() + "/deploy.log"));
-  REQUIRE(WaitFor([&] {
-    return ReadWholeFile(svc.dir() + "/deploy.log").find("weight 50%") !=
-           std::string::npos;
-  }, 10000));
+  REQUIRE(WaitFor(
+      [&] {
+        return ReadWholeFile(svc.dir() + "/deploy.log").find("weight 50%") !=
+               std::string::npos;
+      },
+      10000));
   SleepMs(500);
   deploy.Signal(SIGTERM);
   deploy.Signal(SIGTERM);  // a second signal changes nothing

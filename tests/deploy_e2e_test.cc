@@ -1,5 +1,6 @@
 // End-to-end: bgctl deploy and status against a real nginx from nginx/, real
 // backend-sample processes and a real load generator (issue: bgctl deploy).
+#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
-
-#include <httplib.h>
 
 #include "controller/access_log.h"
 #include "tests/support/e2e.h"
@@ -84,9 +83,10 @@ TEST_CASE("deploying v2 under load through nginx fails not one request",
   CHECK(st["canary"].is_null());
 }
 
-TEST_CASE("a 5-second request to v1 sent just before the switch completes "
-          "from v1 while v2 takes the traffic",
-          "[deploy_e2e]") {
+TEST_CASE(
+    "a 5-second request to v1 sent just before the switch completes "
+    "from v1 while v2 takes the traffic",
+    "[deploy_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 100}]";
   Service svc;
@@ -107,7 +107,8 @@ TEST_CASE("a 5-second request to v1 sent just before the switch completes "
   std::string seen;
   for (int i = 0; i < 200 && seen != "v2"; ++i) {
     seen = VersionOf(svc.Get("/"));
-    if (seen != "v2") std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (seen != "v2")
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   CHECK(seen == "v2");
   CHECK(NowMs() - start < 4500);
@@ -178,11 +179,14 @@ TEST_CASE("the split in nginx's access log at each step matches its weight",
   CHECK(report.errors == 0);
 }
 
-TEST_CASE("a version that never becomes healthy is stopped and no request "
-          "reaches it",
-          "[deploy_e2e]") {
+TEST_CASE(
+    "a version that never becomes healthy is stopped and no request "
+    "reaches it",
+    "[deploy_e2e]") {
   ServiceOptions o;
-  o.health = "{path: /healthz, interval: 50ms, timeout: 500ms, healthy_threshold: 2, deadline: 2s}";
+  o.health =
+      "{path: /healthz, interval: 50ms, timeout: 500ms, healthy_threshold: 2, "
+      "deadline: 2s}";
   Service svc;
   StartWithV1(&svc, o);
   std::string bad = svc.WriteConfig("bad.yaml", [&] {
@@ -216,9 +220,10 @@ TEST_CASE("a version that never becomes healthy is stopped and no request "
   CHECK(st["canary"].is_null());
 }
 
-TEST_CASE("a version that crashes while starting is rolled back with its log "
-          "tail",
-          "[deploy_e2e]") {
+TEST_CASE(
+    "a version that crashes while starting is rolled back with its log "
+    "tail",
+    "[deploy_e2e]") {
   Service svc;
   StartWithV1(&svc);
   ServiceOptions b;
@@ -244,7 +249,8 @@ TEST_CASE("a second deploy while one runs exits 4 at once naming the holder",
                          svc.dir() + "/first.log"));
   // Wait until the first deploy holds the lock (its state says progressing).
   for (int i = 0; i < 200; ++i) {
-    if (ReadWholeFile(svc.state_path()).find("progressing") != std::string::npos)
+    if (ReadWholeFile(svc.state_path()).find("progressing") !=
+        std::string::npos)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -259,9 +265,10 @@ TEST_CASE("a second deploy while one runs exits 4 at once naming the holder",
   CHECK(bgctl::testing::ExitCode(status) == 0);
 }
 
-TEST_CASE("a failing nginx test puts the previous upstream file back byte for "
-          "byte and traffic goes on",
-          "[deploy_e2e]") {
+TEST_CASE(
+    "a failing nginx test puts the previous upstream file back byte for "
+    "byte and traffic goes on",
+    "[deploy_e2e]") {
   Service svc;
   StartWithV1(&svc);
   std::string before = ReadWholeFile(svc.nginx().upstream_file());
@@ -273,8 +280,8 @@ TEST_CASE("a failing nginx test puts the previous upstream file back byte for "
   REQUIRE(bgctl::testing::WriteWholeFile(svc.dir() + "/broken.yaml", cfg));
   LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
-  CommandResult r = svc.Bgctl({"deploy", "--version", "v2"},
-                              svc.dir() + "/broken.yaml");
+  CommandResult r =
+      svc.Bgctl({"deploy", "--version", "v2"}, svc.dir() + "/broken.yaml");
   LoadReport report = load.Stop();
   INFO(r.out << r.err);
   CHECK(r.exit_code == 1);

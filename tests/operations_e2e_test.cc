@@ -63,9 +63,10 @@ double GreenShareOfLast(Service& svc, int n) {
 
 }  // namespace
 
-TEST_CASE("pause forever at 25%, set-weight 50, then promote: each split "
-          "confirmed and not one request failed",
-          "[operations_e2e]") {
+TEST_CASE(
+    "pause forever at 25%, set-weight 50, then promote: each split "
+    "confirmed and not one request failed",
+    "[operations_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 25, pause: forever}, {weight: 100}]";
   Service svc;
@@ -105,11 +106,14 @@ TEST_CASE("pause forever at 25%, set-weight 50, then promote: each split "
   CHECK(svc.BackendPids(svc.blue()).empty());
 }
 
-TEST_CASE("promote --full from a pause goes to 100% at once; abort from a "
-          "pause restores stable; abort with nothing running is an error",
-          "[operations_e2e]") {
+TEST_CASE(
+    "promote --full from a pause goes to 100% at once; abort from a "
+    "pause restores stable; abort with nothing running is an error",
+    "[operations_e2e]") {
   ServiceOptions o;
-  o.steps = "[{weight: 10, pause: forever}, {weight: 50, pause: forever}, {weight: 100}]";
+  o.steps =
+      "[{weight: 10, pause: forever}, {weight: 50, pause: forever}, {weight: "
+      "100}]";
   Service svc;
   StartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
@@ -132,12 +136,14 @@ TEST_CASE("promote --full from a pause goes to 100% at once; abort from a "
 
   CommandResult again = svc.Bgctl({"abort"});
   CHECK(again.exit_code == 1);
-  CHECK(again.err == "bgctl: no rollout under way (phase aborted): nothing to abort\n");
+  CHECK(again.err ==
+        "bgctl: no rollout under way (phase aborted): nothing to abort\n");
 }
 
-TEST_CASE("rollback while the previous instance lives is one reload with zero "
-          "failed requests",
-          "[operations_e2e]") {
+TEST_CASE(
+    "rollback while the previous instance lives is one reload with zero "
+    "failed requests",
+    "[operations_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 100}]";
   o.keep_previous = "60s";
@@ -169,9 +175,10 @@ TEST_CASE("rollback while the previous instance lives is one reload with zero "
         std::string::npos);
 }
 
-TEST_CASE("rollback after the previous instance exited restarts it, checks "
-          "its health, then switches with zero failed requests",
-          "[operations_e2e]") {
+TEST_CASE(
+    "rollback after the previous instance exited restarts it, checks "
+    "its health, then switches with zero failed requests",
+    "[operations_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 100}]";
   Service svc;
@@ -193,9 +200,10 @@ TEST_CASE("rollback after the previous instance exited restarts it, checks "
   CHECK(svc.BackendPids(svc.green()).empty());
 }
 
-TEST_CASE("a deploy whose bgctl was SIGKILLed is interrupted, status shows the "
-          "real pids, and abort and promote both recover with zero failures",
-          "[operations_e2e]") {
+TEST_CASE(
+    "a deploy whose bgctl was SIGKILLed is interrupted, status shows the "
+    "real pids, and abort and promote both recover with zero failures",
+    "[operations_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 30, pause: 30s}, {weight: 100}]";
   Service svc;
@@ -207,9 +215,11 @@ TEST_CASE("a deploy whose bgctl was SIGKILLed is interrupted, status shows the "
     ChildProcess deploy;
     std::string log = svc.dir() + "/" + version + ".log";
     REQUIRE(svc.StartBgctl({"deploy", "--version", version}, &deploy, log));
-    REQUIRE(WaitFor([&] {
-      return ReadWholeFile(log).find("weight 30%") != std::string::npos;
-    }, 10000));
+    REQUIRE(WaitFor(
+        [&] {
+          return ReadWholeFile(log).find("weight 30%") != std::string::npos;
+        },
+        10000));
     deploy.Signal(SIGKILL);
     int status = 0;
     REQUIRE(deploy.WaitExit(5000, &status));
@@ -227,7 +237,8 @@ TEST_CASE("a deploy whose bgctl was SIGKILLed is interrupted, status shows the "
     CHECK(r.exit_code == 0);
     st = Status(svc);
     CHECK(st["canary"].is_null());
-    CHECK(st["phase"] == (std::string(recover) == "abort" ? "aborted" : "promoted"));
+    CHECK(st["phase"] ==
+          (std::string(recover) == "abort" ? "aborted" : "promoted"));
   }
   SleepMs(300);
   LoadReport report = load.Stop();
@@ -237,9 +248,10 @@ TEST_CASE("a deploy whose bgctl was SIGKILLed is interrupted, status shows the "
   CHECK(VersionOf(svc.Get("/")) == "v-promote");
 }
 
-TEST_CASE("a failing pre_traffic hook rolls back before any user request "
-          "reaches the canary",
-          "[operations_e2e]") {
+TEST_CASE(
+    "a failing pre_traffic hook rolls back before any user request "
+    "reaches the canary",
+    "[operations_e2e]") {
   ServiceOptions o;
   Service svc;
   StartWithV1(&svc, o);
@@ -281,23 +293,25 @@ TEST_CASE("history lists every deploy with its outcome, in text and JSON",
                    e["version"].get<std::string>() + " " +
                    e["outcome"].get<std::string>());
   CHECK(seen == std::vector<std::string>{
-                    "deploy v1 promoted", "deploy v2 paused", "abort v2 aborted",
-                    "deploy v3 paused", "promote v3 promoted",
-                    "rollback v1 rolled_back"});
+                    "deploy v1 promoted", "deploy v2 paused",
+                    "abort v2 aborted", "deploy v3 paused",
+                    "promote v3 promoted", "rollback v1 rolled_back"});
   CommandResult t = svc.Bgctl({"history"});
   CHECK(t.exit_code == 0);
-  for (const char* word : {"v1", "v2", "v3", "promoted", "aborted", "rolled_back"})
+  for (const char* word :
+       {"v1", "v2", "v3", "promoted", "aborted", "rolled_back"})
     CHECK(t.out.find(word) != std::string::npos);
 }
 
-TEST_CASE("status --watch redraws in place on a terminal and prints plain "
-          "lines without one",
-          "[operations_e2e]") {
+TEST_CASE(
+    "status --watch redraws in place on a terminal and prints plain "
+    "lines without one",
+    "[operations_e2e]") {
   ServiceOptions o;
   Service svc;
   StartWithV1(&svc, o);
-  CommandResult plain = svc.Bgctl(
-      {"status", "--watch", "--interval", "200ms", "--count", "3"});
+  CommandResult plain =
+      svc.Bgctl({"status", "--watch", "--interval", "200ms", "--count", "3"});
   CHECK(plain.exit_code == 0);
   CHECK(std::count(plain.out.begin(), plain.out.end(), '\n') == 3);
   CHECK(plain.out.find("\033[") == std::string::npos);
@@ -305,24 +319,25 @@ TEST_CASE("status --watch redraws in place on a terminal and prints plain "
   // Under a pseudo-terminal (script(1)): cursor-home/clear and bars.
   std::string cmd = std::string(BGCTL_BIN) + " -c " + svc.config_path() +
                     " status --watch --interval 200ms --count 2";
-  CommandResult tty = RunCommand(
-      {"script", "-qfec", cmd, "/dev/null"}, 20000, svc.dir());
+  CommandResult tty =
+      RunCommand({"script", "-qfec", cmd, "/dev/null"}, 20000, svc.dir());
   CHECK(tty.exit_code == 0);
   CHECK(tty.out.find("\033[H\033[2J") != std::string::npos);
   CHECK(tty.out.find("[####################] 100%") != std::string::npos);
 }
 
-TEST_CASE("a deploy on a terminal keeps the live view under its event lines, "
-          "and prints plain lines without one",
-          "[operations_e2e]") {
+TEST_CASE(
+    "a deploy on a terminal keeps the live view under its event lines, "
+    "and prints plain lines without one",
+    "[operations_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 50, pause: 1s}, {weight: 100}]";
   Service svc;
   StartWithV1(&svc, o);
   std::string cmd = std::string(BGCTL_BIN) + " -c " + svc.config_path() +
                     " deploy --version v2";
-  CommandResult tty = RunCommand({"script", "-qfec", cmd, "/dev/null"}, 30000,
-                                 svc.dir());
+  CommandResult tty =
+      RunCommand({"script", "-qfec", cmd, "/dev/null"}, 30000, svc.dir());
   INFO(tty.out);
   CHECK(tty.exit_code == 0);
   CHECK(tty.out.find("weight 50% on canary v2 confirmed") != std::string::npos);
@@ -334,9 +349,10 @@ TEST_CASE("a deploy on a terminal keeps the live view under its event lines, "
   CHECK(plain.out.find("promoted v3") != std::string::npos);
 }
 
-TEST_CASE("validate passes a good config and nginx setup and exits 2 on a bad "
-          "one",
-          "[operations_e2e]") {
+TEST_CASE(
+    "validate passes a good config and nginx setup and exits 2 on a bad "
+    "one",
+    "[operations_e2e]") {
   Service svc;
   std::string err;
   REQUIRE(svc.Start({}, &err));
@@ -363,9 +379,9 @@ TEST_CASE("help lists every command and option, and --version answers",
           "[operations_e2e]") {
   CommandResult help = RunCommand({BGCTL_BIN, "--help"}, 10000);
   CHECK(help.exit_code == 0);
-  for (const char* word : {"deploy", "status", "promote", "set-weight", "abort",
-                           "rollback", "history", "validate", "--config",
-                           "--output"})
+  for (const char* word :
+       {"deploy", "status", "promote", "set-weight", "abort", "rollback",
+        "history", "validate", "--config", "--output"})
     CHECK(help.out.find(word) != std::string::npos);
   CHECK(help.out.find("retire-previous") == std::string::npos);
   CommandResult deploy = RunCommand({BGCTL_BIN, "deploy", "--help"}, 10000);

@@ -1,14 +1,13 @@
 #include "tests/support/service.h"
 
 #include <dirent.h>
+#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include <httplib.h>
 
 #include "tests/support/ports.h"
 

@@ -19,11 +19,17 @@ namespace bgctl::testing {
 
 // What a test's bgctl.yaml says; the defaults make a fast rollout.
 struct ServiceOptions {
-  std::string steps = "[{weight: 10, pause: 1s}, {weight: 50, pause: 1s}, {weight: 100}]";
-  std::string backend_args;  // appended to backend-sample's argv, e.g. ", --error-rate, \"0.3\""
-  std::string health = "{path: /healthz, interval: 50ms, timeout: 500ms, healthy_threshold: 2, deadline: 5s}";
+  std::string steps =
+      "[{weight: 10, pause: 1s}, {weight: 50, pause: 1s}, {weight: 100}]";
+  std::string backend_args;  // appended to backend-sample's argv, e.g. ",
+                             // --error-rate, \"0.3\""
+  std::string health =
+      "{path: /healthz, interval: 50ms, timeout: 500ms, healthy_threshold: 2, "
+      "deadline: 5s}";
   std::string drain = "{signal: SIGTERM, timeout: 10s}";
-  std::string analysis = "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: 0.05, max_p99_latency: 250ms, max_latency_ratio: 10}";
+  std::string analysis =
+      "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: "
+      "0.05, max_p99_latency: 250ms, max_latency_ratio: 10}";
   std::string keep_previous = "0s";
   std::string hooks = "{timeout: 5s}";
 };
