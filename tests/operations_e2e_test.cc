@@ -360,15 +360,15 @@ TEST_CASE(
   INFO(ok.out << ok.err);
   CHECK(ok.exit_code == 0);
   CHECK(ok.out.find("configuration valid") != std::string::npos);
-  // An upstream name nginx cannot take passes the config's own checks only
-  // if it is well-formed; a broken test command fails the live nginx test.
-  std::string cfg = ReadWholeFile(svc.config_path());
-  size_t at = cfg.find("  test_command:");
-  cfg.replace(at, cfg.find('\n', at) - at, "  test_command: [/bin/false]");
-  REQUIRE(bgctl::testing::WriteWholeFile(svc.dir() + "/broken.yaml", cfg));
-  CommandResult bad = svc.Bgctl({"validate"}, svc.dir() + "/broken.yaml");
+  // A live nginx configuration that nginx -t rejects: exit 2 with its words.
+  std::string conf = ReadWholeFile(svc.nginx().nginx_conf());
+  REQUIRE(bgctl::testing::WriteWholeFile(svc.nginx().nginx_conf(),
+                                         conf + "\nnot_a_directive on;\n"));
+  CommandResult bad = svc.Bgctl({"validate"});
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("nginx config test failed") != std::string::npos);
+  CHECK(bad.err.find("not_a_directive") != std::string::npos);
+  REQUIRE(bgctl::testing::WriteWholeFile(svc.nginx().nginx_conf(), conf));
   CommandResult typo = svc.Bgctl({"validate"}, svc.dir() + "/missing.yaml");
   CHECK(typo.exit_code == 2);
   CHECK(typo.err == "bgctl: cannot read " + svc.dir() +
