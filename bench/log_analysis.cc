@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "controller/access_log.h"
+#include "controller/log_follower.h"
 #include "controller/analysis.h"
 
 namespace {
