@@ -192,6 +192,14 @@ class Rollout {
     state_->step_index++;
     const StepConfig& step = steps_[state_->step_index];
     std::string err;
+    // A fresh window from the moment the reload starts: what the log holds
+    // now was served under the previous step. Canary requests answered while
+    // nginx confirms the reload count: an error rate or a p99 per request
+    // does not depend on the weight, and cutting a bad canary early matters.
+    follower_.Poll([](std::string_view) {}, &err);
+    window_start_ms_ = ctx_->env.clock->NowMs();
+    analyzer_.StartWindow(window_start_ms_);
+    step_first_window_ = analyzer_.next_window_index();
     if (!SwitchTraffic(ctx_, state_, step.weight, &err)) {
       // An unconfirmed reload leaves the new file in place (a failed test
       // or reload restores the old one): nginx may serve it now or at its
@@ -201,12 +209,6 @@ class Rollout {
       return RolloutPhase::kRollBack;
     }
     entry_.steps_reached = state_->step_index + 1;
-    // Judge only requests sent under the new weights: what the log holds
-    // now was served before the switch was confirmed.
-    follower_.Poll([](std::string_view) {}, &err);
-    window_start_ms_ = ctx_->env.clock->NowMs();
-    analyzer_.StartWindow(window_start_ms_);
-    step_first_window_ = analyzer_.next_window_index();
     if (step.pause_forever) return RolloutPhase::kPause;
     return RolloutPhase::kHoldAndAnalyse;
   }

@@ -1,0 +1,292 @@
+// Small helpers shared by the deploy benchmarks (bench/deploy_under_load.cc,
+// bench/bad_canary.cc). Header-only: every bench/*.cc is its own executable.
+//
+// Times are steady-clock milliseconds. A LoadReport's RequestRecord::start_ms
+// counts from LoadGenerator::started_at_ms(); the helpers take windows in
+// that same origin.
+#ifndef BGCTL_BENCH_BENCH_UTIL_H_
+#define BGCTL_BENCH_BENCH_UTIL_H_
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/load.h"
+#include "tests/support/process_guard.h"
+#include "tests/support/service.h"
+
+namespace bgctl::bench {
+
+inline double NowMsExact() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch())
+      .count();
+}
+
+inline int64_t NowMs() { return static_cast<int64_t>(NowMsExact()); }
+
+inline void SleepMs(double ms) {
+  if (ms > 0)
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
+}
+
+// Nearest-rank percentile (p in 0..1) of `v`; 0 when empty.
+inline double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t rank = static_cast<size_t>(std::ceil(p * v.size()));
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+}
+
+inline double Median(const std::vector<double>& v) {
+  return Percentile(v, 0.5);
+}
+
+// The requests of a load report that started in [from_ms, to_ms).
+struct Slice {
+  int64_t sent = 0;
+  int64_t ok = 0;
+  int64_t non2xx = 0;       // complete responses, status not 2xx
+  int64_t refused = 0;      // connection errors before anything was sent
+  int64_t mid_request = 0;  // connection errors after (part of) the request
+  std::vector<double> latencies;  // of complete responses
+  double p50 = 0, p99 = 0, max = 0;
+  int64_t errors() const { return refused + mid_request; }
+  int64_t failed() const { return non2xx + errors(); }
+};
+
+inline void AddToSlice(const testing::RequestRecord& r, Slice* s) {
+  s->sent++;
+  if (r.status == 0) {
+    (r.refused ? s->refused : s->mid_request)++;
+    return;
+  }
+  (r.status / 100 == 2 ? s->ok : s->non2xx)++;
+  s->latencies.push_back(r.latency_ms);
+}
+
+inline void FinishSlice(Slice* s) {
+  s->p50 = Percentile(s->latencies, 0.50);
+  s->p99 = Percentile(s->latencies, 0.99);
+  s->max = s->latencies.empty()
+               ? 0
+               : *std::max_element(s->latencies.begin(), s->latencies.end());
+}
+
+// Several windows of one report pooled into one slice.
+inline Slice SliceOf(const testing::LoadReport& report,
+                     const std::vector<std::pair<int64_t, int64_t>>& windows) {
+  Slice s;
+  for (const testing::RequestRecord& r : report.records) {
+    for (const auto& [from, to] : windows) {
+      if (r.start_ms >= from && r.start_ms < to) {
+        AddToSlice(r, &s);
+        break;
+      }
+    }
+  }
+  FinishSlice(&s);
+  return s;
+}
+
+// One GET over a new connection to 127.0.0.1:port; the body, or "" with
+// *status 0 on a connection error.
+inline std::string GetFresh(int port, const std::string& path, int* status) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_keep_alive(false);
+  c.set_connection_timeout(1);
+  c.set_read_timeout(2);
+  auto res = c.Get(path.c_str());
+  *status = res ? res->status : 0;
+  return res ? res->body : "";
+}
+
+// The inodes of the sockets listening on 127.0.0.1:port (/proc/net/tcp).
+inline std::vector<uint64_t> ListenerInodes(int port) {
+  std::vector<uint64_t> inodes;
+  std::ifstream f("/proc/net/tcp");
+  std::string line;
+  char want[32];
+  std::snprintf(want, sizeof(want), "0100007F:%04X", port);
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string sl, local, remote, st, queues, tr, retr, uid, timeout;
+    uint64_t inode = 0;
+    in >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >>
+        timeout >> inode;
+    if (local == want && st == "0A") inodes.push_back(inode);
+  }
+  return inodes;
+}
+
+// The same as ListenerInodes, asked of the kernel over NETLINK_SOCK_DIAG
+// with a LISTEN-only state filter (what `ss -lt` does): the kernel walks only
+// the listening sockets, so TIME_WAIT sockets cost nothing. Empty on error.
+inline std::vector<uint64_t> ListenerInodesNetlink(int port) {
+  std::vector<uint64_t> inodes;
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return inodes;
+  struct {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof(msg);
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.req.sdiag_family = AF_INET;
+  msg.req.sdiag_protocol = IPPROTO_TCP;
+  msg.req.idiag_states = 1u << 10;  // TCP_LISTEN
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, &msg, sizeof(msg), 0, reinterpret_cast<sockaddr*>(&kernel),
+             sizeof(kernel)) < 0) {
+    close(fd);
+    return inodes;
+  }
+  alignas(nlmsghdr) char buf[16384];
+  for (bool done = false; !done;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n);
+         h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+        done = true;
+        break;
+      }
+      auto* d = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      if (ntohs(d->id.idiag_sport) == port &&
+          d->id.idiag_src[0] == htonl(INADDR_LOOPBACK))
+        inodes.push_back(d->idiag_inode);
+    }
+  }
+  close(fd);
+  return inodes;
+}
+
+// Lines in /proc/net/tcp (every TCP socket, TIME_WAIT included): reading it
+// costs time in proportion.
+inline size_t ProcNetTcpLines() {
+  std::ifstream f("/proc/net/tcp");
+  std::string line;
+  size_t n = 0;
+  while (std::getline(f, line)) n++;
+  return n > 0 ? n - 1 : 0;
+}
+
+// True when process `pid` has a descriptor open on one of `inodes`.
+inline bool HoldsSocket(int pid, const std::vector<uint64_t>& inodes) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  bool holds = false;
+  while (dirent* e = readdir(d)) {
+    char target[64];
+    ssize_t n =
+        readlink((dir + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    unsigned long long inode = 0;
+    if (std::sscanf(target, "socket:[%llu]", &inode) != 1) continue;
+    if (std::find(inodes.begin(), inodes.end(), inode) != inodes.end()) {
+      holds = true;
+      break;
+    }
+  }
+  closedir(d);
+  return holds;
+}
+
+// Runs argv (argv[0] an absolute path) with stdin, stdout and stderr on
+// /dev/null and waits for it, as a shell script would: posix_spawn (vfork, so
+// cheap even from a big multi-threaded process) and a blocking waitpid; no
+// polling delay. Returns the exit code, 128 + N for signal N, or -1 if it
+// could not start.
+inline int RunQuiet(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  for (int fd : {0, 1, 2})
+    posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return testing::ExitCode(status);
+}
+
+// A bgctl command run to completion with --output json.
+struct BgctlRun {
+  int exit_code = -1;
+  int64_t launched_ms = 0;  // steady clock, just before the fork
+  int64_t wall_ms = 0;      // until it exited
+  nlohmann::json doc;       // the JSON document (null if unparsable)
+  std::string out, err;
+};
+
+inline BgctlRun RunBgctlJson(testing::Service* svc,
+                             const std::vector<std::string>& args,
+                             const std::string& config = "") {
+  std::vector<std::string> argv = {"--output", "json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  BgctlRun run;
+  run.launched_ms = NowMs();
+  testing::CommandResult r = svc->Bgctl(argv, config);
+  run.wall_ms = NowMs() - run.launched_ms;
+  run.exit_code = r.exit_code;
+  run.out = r.out;
+  run.err = r.err;
+  run.doc = nlohmann::json::parse(r.out, nullptr, false);
+  if (run.doc.is_discarded()) run.doc = nullptr;
+  return run;
+}
+
+// The events of kind `kind` in a bgctl JSON document.
+inline std::vector<nlohmann::json> Events(const nlohmann::json& doc,
+                                          const std::string& kind) {
+  std::vector<nlohmann::json> out;
+  if (!doc.is_object() || !doc.contains("events")) return out;
+  for (const nlohmann::json& e : doc["events"])
+    if (e.value("event", "") == kind) out.push_back(e);
+  return out;
+}
+
+inline std::string Ratio(double a, double b) {
+  if (b <= 0) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2fx", a / b);
+  return buf;
+}
+
+}  // namespace bgctl::bench
+
+#endif  // BGCTL_BENCH_BENCH_UTIL_H_
