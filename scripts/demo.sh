@@ -79,7 +79,7 @@ echo "== nginx on 127.0.0.1:$nginx_port; slots blue=$blue green=$green"
 echo "== 1. first deploy: v1"
 "$bgctl" -c "$run/bgctl.yaml" deploy --version v1
 
-echo "== 2. deploy v2 under load (bench/load-curl: 4 clients through nginx)"
+echo "== 2. deploy v2 under load (build/bench/load_client: 4 clients, 200 req/s through nginx)"
 "$root/build/bench/load_client" --port "$nginx_port" --seconds 12 --connections 4 --rate 200 --post-share 0.2 \
   >"$run/load.txt" &
 load_pid=$!
