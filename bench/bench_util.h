@@ -7,13 +7,8 @@
 #ifndef BGCTL_BENCH_BENCH_UTIL_H_
 #define BGCTL_BENCH_BENCH_UTIL_H_
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <httplib.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
-#include <netinet/in.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -32,9 +27,12 @@
 #include <thread>
 #include <vector>
 
+#include "controller/process.h"
+#include "controller/sockets.h"
 #include "tests/support/load.h"
 #include "tests/support/process_guard.h"
 #include "tests/support/service.h"
+#include "tests/support/temp_dir.h"
 
 namespace bgctl::bench {
 
@@ -123,67 +121,29 @@ inline std::string GetFresh(int port, const std::string& path, int* status) {
   return res ? res->body : "";
 }
 
-// The inodes of the sockets listening on 127.0.0.1:port (/proc/net/tcp).
-inline std::vector<uint64_t> ListenerInodes(int port) {
+// The inodes of the sockets listening on `port`, from entries read by
+// controller/sockets.h.
+inline std::vector<uint64_t> InodesOnPort(
+    const std::vector<ListenEntry>& entries, int port) {
   std::vector<uint64_t> inodes;
-  std::ifstream f("/proc/net/tcp");
-  std::string line;
-  char want[32];
-  std::snprintf(want, sizeof(want), "0100007F:%04X", port);
-  std::getline(f, line);  // header
-  while (std::getline(f, line)) {
-    std::istringstream in(line);
-    std::string sl, local, remote, st, queues, tr, retr, uid, timeout;
-    uint64_t inode = 0;
-    in >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >>
-        timeout >> inode;
-    if (local == want && st == "0A") inodes.push_back(inode);
-  }
+  for (const ListenEntry& e : entries)
+    if (e.port == port) inodes.push_back(e.inode);
   return inodes;
 }
 
-// The same as ListenerInodes, asked of the kernel over NETLINK_SOCK_DIAG
-// with a LISTEN-only state filter (what `ss -lt` does): the kernel walks only
-// the listening sockets, so TIME_WAIT sockets cost nothing. Empty on error.
+// The inodes of the sockets listening on IPv4 `port`, read from
+// /proc/net/tcp (whose size grows with every TIME_WAIT socket).
+inline std::vector<uint64_t> ListenerInodes(int port) {
+  return InodesOnPort(
+      ParseListenSockets(testing::ReadWholeFile("/proc/net/tcp"), false), port);
+}
+
+// The same asked of the kernel over netlink sock_diag, as `ss -lt` does:
+// only listening sockets are walked. Empty on error.
 inline std::vector<uint64_t> ListenerInodesNetlink(int port) {
-  std::vector<uint64_t> inodes;
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) return inodes;
-  struct {
-    nlmsghdr nlh;
-    inet_diag_req_v2 req;
-  } msg{};
-  msg.nlh.nlmsg_len = sizeof(msg);
-  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  msg.req.sdiag_family = AF_INET;
-  msg.req.sdiag_protocol = IPPROTO_TCP;
-  msg.req.idiag_states = 1u << 10;  // TCP_LISTEN
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd, &msg, sizeof(msg), 0, reinterpret_cast<sockaddr*>(&kernel),
-             sizeof(kernel)) < 0) {
-    close(fd);
-    return inodes;
-  }
-  alignas(nlmsghdr) char buf[16384];
-  for (bool done = false; !done;) {
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n);
-         h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-        done = true;
-        break;
-      }
-      auto* d = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      if (ntohs(d->id.idiag_sport) == port &&
-          d->id.idiag_src[0] == htonl(INADDR_LOOPBACK))
-        inodes.push_back(d->idiag_inode);
-    }
-  }
-  close(fd);
-  return inodes;
+  std::vector<ListenEntry> entries;
+  if (!NetlinkListenSockets(AF_INET, &entries)) return {};
+  return InodesOnPort(entries, port);
 }
 
 // Lines in /proc/net/tcp (every TCP socket, TIME_WAIT included): reading it
@@ -196,27 +156,16 @@ inline size_t ProcNetTcpLines() {
   return n > 0 ? n - 1 : 0;
 }
 
-// True when process `pid` has a descriptor open on one of `inodes`.
+// True when process `pid` is running and has a descriptor open on one of
+// `inodes` (controller/sockets.h's check, the one bgctl uses).
 inline bool HoldsSocket(int pid, const std::vector<uint64_t>& inodes) {
-  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return false;
+  SocketHolder holder;
+  holder.pid = pid;
+  if (!ReadStartTime(pid, &holder.start_time)) return false;
   bool holds = false;
-  while (dirent* e = readdir(d)) {
-    char target[64];
-    ssize_t n =
-        readlink((dir + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
-    if (n <= 0) continue;
-    target[n] = '\0';
-    unsigned long long inode = 0;
-    if (std::sscanf(target, "socket:[%llu]", &inode) != 1) continue;
-    if (std::find(inodes.begin(), inodes.end(), inode) != inodes.end()) {
-      holds = true;
-      break;
-    }
-  }
-  closedir(d);
-  return holds;
+  std::string err;
+  return RealSocketInspector()->StillHolds(holder, inodes, &holds, &err) &&
+         holds;
 }
 
 // Runs argv (argv[0] an absolute path) with stdin, stdout and stderr on

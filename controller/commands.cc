@@ -193,9 +193,7 @@ int CmdStatus(const CommandLine& cl) {
   if (!LoadState(s.env.fs, s.config.state_dir + "/state.json", &state, &err))
     return Fail(s.out.get(), kExitFailed, err);
   // Without the lock: a rollout whose owner is gone is shown as interrupted.
-  if (state.phase == Phase::kProgressing &&
-      !s.env.processes->IsAlive({state.owner_pid, state.owner_start_time}))
-    state.phase = Phase::kInterrupted;
+  if (OwnerGone(state, s.env.processes)) state.phase = Phase::kInterrupted;
   if (cl.json) {
     std::printf("%s\n", StatusJson(state, s.config).dump(2).c_str());
   } else {

@@ -8,20 +8,6 @@
 namespace bgctl {
 namespace {
 
-HistoryEntry Entry(RolloutContext* ctx, const State& state,
-                   const std::string& command, const std::string& version,
-                   const std::string& from) {
-  HistoryEntry e;
-  e.id = NewDeployId(ctx);
-  e.command = command;
-  e.version = version;
-  e.from_version = from;
-  e.started_ms = ctx->env.clock->WallMs();
-  e.steps_total = state.step_count;
-  e.steps_reached = state.step_index + 1;
-  return e;
-}
-
 bool RequireRollout(const State& state, const std::string& command,
                     std::string* err) {
   if (!state.canary_slot.empty()) return true;
@@ -62,10 +48,10 @@ ExitCode SetWeight(RolloutContext* ctx, State* state, int weight,
 ExitCode Abort(RolloutContext* ctx, State* state, std::string* err) {
   if (!RequireRollout(*state, "abort", err)) return kExitFailed;
   std::string canary = state->canary_slot;
-  HistoryEntry e = Entry(ctx, *state, "abort", state->Slot(canary).version,
-                         state->stable_slot.empty()
-                             ? ""
-                             : state->Slot(state->stable_slot).version);
+  HistoryEntry e = StartHistoryEntry(
+      ctx, *state, NewDeployId(ctx), "abort", state->Slot(canary).version,
+      state->stable_slot.empty() ? ""
+                                 : state->Slot(state->stable_slot).version);
   if (!state->stable_slot.empty() && !SwitchTraffic(ctx, state, 0, err))
     return kExitFailed;
   if (!StopSlot(ctx, state, canary, err)) return kExitFailed;
@@ -129,8 +115,9 @@ ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
     return kExitFailed;
   }
   std::string demoted = state->stable_slot;
-  HistoryEntry e = Entry(ctx, *state, "rollback", state->previous_version,
-                         state->Slot(demoted).version);
+  HistoryEntry e =
+      StartHistoryEntry(ctx, *state, NewDeployId(ctx), "rollback",
+                        state->previous_version, state->Slot(demoted).version);
   // While the previous instance lives, rollback is one confirmed reload.
   if (!ctx->env.processes->IsAlive(state->Slot(state->previous_slot).process)) {
     state->Slot(state->previous_slot).process = ProcessId();

@@ -1,7 +1,6 @@
 #include "controller/rollout.h"
 
 #include <algorithm>
-#include <memory>
 
 #include "controller/access_log.h"
 #include "controller/analysis.h"
@@ -500,19 +499,15 @@ class Rollout {
   std::string reason_;
 };
 
+// The history entry of a deploy or promote of the rollout in `state`.
 HistoryEntry NewEntry(RolloutContext* ctx, const State& state,
-                      const std::string& command, int steps_total) {
-  HistoryEntry e;
-  e.id = state.deploy_id;
-  e.command = command;
-  e.version =
-      state.canary_slot.empty() ? "" : state.Slot(state.canary_slot).version;
-  e.from_version =
-      state.stable_slot.empty() ? "" : state.Slot(state.stable_slot).version;
-  e.started_ms = ctx->env.clock->WallMs();
-  e.steps_total = steps_total;
-  e.steps_reached = state.step_index + 1;
-  return e;
+                      const std::string& command) {
+  auto version_of = [&](const std::string& slot) {
+    return slot.empty() ? std::string() : state.Slot(slot).version;
+  };
+  return StartHistoryEntry(ctx, state, state.deploy_id, command,
+                           version_of(state.canary_slot),
+                           version_of(state.stable_slot));
 }
 
 }  // namespace
@@ -550,8 +545,7 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
   state->canary_weight = 0;
   state->last_error.clear();
   if (!Persist(ctx, state, err)) return kExitFailed;
-  Rollout rollout(ctx, state, plan,
-                  NewEntry(ctx, *state, "deploy", state->step_count));
+  Rollout rollout(ctx, state, plan, NewEntry(ctx, *state, "deploy"));
   return rollout.Run(RolloutPhase::kStartCanary, err);
 }
 
@@ -598,8 +592,7 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
   state->owner_start_time = ctx->self.start_time;
   if (!Persist(ctx, state, err)) return kExitFailed;
   Rollout rollout(ctx, state, plan,
-                  NewEntry(ctx, *state, full ? "promote --full" : "promote",
-                           state->step_count));
+                  NewEntry(ctx, *state, full ? "promote --full" : "promote"));
   return rollout.Run(RolloutPhase::kShiftTraffic, err);
 }
 

@@ -93,66 +93,6 @@ bool ParseLine(const std::string& line, bool v6, ListenEntry* e) {
   return ParseHexAddress(local.substr(0, colon), v6, &e->address);
 }
 
-// Asks the kernel (netlink sock_diag, as `ss -lt` does) for the TCP sockets
-// in state LISTEN of one family. Unlike /proc/net/tcp, which lists every
-// connection (thousands of TIME_WAIT ones on a busy host), this walks the
-// listening sockets only. False when netlink is not available.
-bool NetlinkListenSockets(int family, std::vector<ListenEntry>* out) {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) return false;
-  struct {
-    nlmsghdr header;
-    inet_diag_req_v2 request;
-  } message{};
-  message.header.nlmsg_len = sizeof(message);
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  message.request.sdiag_family = static_cast<uint8_t>(family);
-  message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = 1u << 10;  // TCP_LISTEN
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  bool ok = sendto(fd, &message, sizeof(message), 0,
-                   reinterpret_cast<sockaddr*>(&kernel),
-                   sizeof(kernel)) == static_cast<ssize_t>(sizeof(message));
-  alignas(nlmsghdr) char buf[16384];
-  bool done = false;
-  while (ok && !done) {
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    int left = static_cast<int>(n);
-    for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left);
-         h = NLMSG_NEXT(h, left)) {
-      if (h->nlmsg_type == NLMSG_DONE) {
-        done = true;
-        break;
-      }
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        ok = false;
-        break;
-      }
-      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
-      auto* msg = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      ListenEntry e;
-      e.v6 = msg->idiag_family == AF_INET6;
-      if (e.v6) {
-        std::memcpy(e.address.data(), msg->id.idiag_src, 16);
-      } else {
-        e.address =
-            MappedV4(reinterpret_cast<const unsigned char*>(msg->id.idiag_src));
-      }
-      e.port = ntohs(msg->id.idiag_sport);
-      e.inode = msg->idiag_inode;
-      out->push_back(e);
-    }
-  }
-  close(fd);
-  return ok;
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
@@ -338,6 +278,62 @@ class ProcSocketInspector : public SocketInspector {
 };
 
 }  // namespace
+
+bool NetlinkListenSockets(int family, std::vector<ListenEntry>* out) {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return false;
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.request.sdiag_family = static_cast<uint8_t>(family);
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = 1u << 10;  // TCP_LISTEN
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  bool ok = sendto(fd, &message, sizeof(message), 0,
+                   reinterpret_cast<sockaddr*>(&kernel),
+                   sizeof(kernel)) == static_cast<ssize_t>(sizeof(message));
+  alignas(nlmsghdr) char buf[16384];
+  bool done = false;
+  while (ok && !done) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    int left = static_cast<int>(n);
+    for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left);
+         h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        ok = false;
+        break;
+      }
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
+      auto* msg = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      ListenEntry e;
+      e.v6 = msg->idiag_family == AF_INET6;
+      if (e.v6) {
+        std::memcpy(e.address.data(), msg->id.idiag_src, 16);
+      } else {
+        e.address =
+            MappedV4(reinterpret_cast<const unsigned char*>(msg->id.idiag_src));
+      }
+      e.port = ntohs(msg->id.idiag_sport);
+      e.inode = msg->idiag_inode;
+      out->push_back(e);
+    }
+  }
+  close(fd);
+  return ok;
+}
 
 std::vector<ListenEntry> ParseListenSockets(const std::string& text, bool v6) {
   std::vector<ListenEntry> entries;

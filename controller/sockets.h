@@ -70,6 +70,13 @@ struct ListenEntry {
   uint64_t inode = 0;
 };
 
+// Asks the kernel (netlink sock_diag, as `ss -lt` does) for the TCP sockets
+// in state LISTEN of one family (AF_INET or AF_INET6), appended to *out.
+// Unlike /proc/net/tcp, which lists every connection (thousands of TIME_WAIT
+// ones on a busy host), this walks the listening sockets only. False when
+// netlink is not available.
+bool NetlinkListenSockets(int family, std::vector<ListenEntry>* out);
+
 // The LISTEN (state 0A) sockets of the text of /proc/net/tcp (v6 false) or
 // /proc/net/tcp6 (v6 true). Lines that do not parse are skipped.
 std::vector<ListenEntry> ParseListenSockets(const std::string& text, bool v6);

@@ -244,6 +244,11 @@ bool LoadState(FileSystem* fs, const std::string& path, State* state,
   return false;
 }
 
+bool OwnerGone(const State& state, ProcessRunner* processes) {
+  return state.phase == Phase::kProgressing &&
+         !processes->IsAlive({state.owner_pid, state.owner_start_time});
+}
+
 bool SaveState(FileSystem* fs, const std::string& path, const State& state,
                std::string* err) {
   return fs->WriteFileAtomic(path, StateToJson(state).dump(2) + "\n", err,

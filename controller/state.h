@@ -71,6 +71,10 @@ struct State {
 bool LoadState(FileSystem* fs, const std::string& path, State* state,
                std::string* err);
 
+// True when the state says a rollout is progressing but the bgctl process
+// that drove it (pid and start time) is gone: the rollout was interrupted.
+bool OwnerGone(const State& state, ProcessRunner* processes);
+
 // Writes `state` to `path` atomically (FileSystem::WriteFileAtomic), mode
 // 0600.
 bool SaveState(FileSystem* fs, const std::string& path, const State& state,

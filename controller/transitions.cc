@@ -121,6 +121,22 @@ bool RunHook(RolloutContext* ctx, const std::string& name,
   return false;
 }
 
+HistoryEntry StartHistoryEntry(RolloutContext* ctx, const State& state,
+                               const std::string& id,
+                               const std::string& command,
+                               const std::string& version,
+                               const std::string& from_version) {
+  HistoryEntry e;
+  e.id = id;
+  e.command = command;
+  e.version = version;
+  e.from_version = from_version;
+  e.started_ms = ctx->env.clock->WallMs();
+  e.steps_total = state.step_count;
+  e.steps_reached = state.step_index + 1;
+  return e;
+}
+
 void RecordHistory(RolloutContext* ctx, const HistoryEntry& entry) {
   std::string err;
   if (!AppendHistory(ctx->env.fs, ctx->history_path, entry, &err))

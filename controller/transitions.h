@@ -5,7 +5,6 @@
 #define BGCTL_CONTROLLER_TRANSITIONS_H_
 
 #include <csignal>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -60,6 +59,14 @@ bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
 bool RunHook(RolloutContext* ctx, const std::string& name,
              const std::vector<std::string>& argv, const State& state,
              const std::string& slot, std::string* err);
+
+// A history entry for `command` started now: id, versions and steps taken
+// from `state`; the caller sets the outcome, reason and end.
+HistoryEntry StartHistoryEntry(RolloutContext* ctx, const State& state,
+                               const std::string& id,
+                               const std::string& command,
+                               const std::string& version,
+                               const std::string& from_version);
 
 // Appends one entry to the history; a failure is reported, not fatal.
 void RecordHistory(RolloutContext* ctx, const HistoryEntry& entry);

@@ -134,9 +134,7 @@ int WatchStatus(const Config& cfg, Env env, int64_t interval_ms, int count) {
       std::fprintf(stderr, "bgctl: %s\n", err.c_str());
       return kExitFailed;
     }
-    if (frame.state.phase == Phase::kProgressing &&
-        !env.processes->IsAlive(
-            {frame.state.owner_pid, frame.state.owner_start_time}))
+    if (OwnerGone(frame.state, env.processes))
       frame.state.phase = Phase::kInterrupted;
     frame.elapsed_ms = env.clock->NowMs() - start;
     std::string text = RenderFrame(frame, cfg, terminal);

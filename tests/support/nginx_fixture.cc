@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/e2e.h"
 #include "tests/support/ports.h"
 
 namespace bgctl::testing {
@@ -22,16 +23,6 @@ namespace bgctl::testing {
 namespace {
 
 const char kNginx[] = "/usr/sbin/nginx";
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-void SleepMs(int ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
 
 // Forks and execs argv[0] (an absolute path) with stdin from /dev/null and
 // stdout/stderr to `output_path`, and no other inherited descriptor (the
