@@ -142,10 +142,10 @@ PointResult RunPoint(Service* svc, const std::string& bad_cfg,
     double at = static_cast<double>(launched + w.value("t_ms", 0));
     if (w.value("weight", -1) == point.weight && p.step_ms < 0) {
       p.step_ms = at;
-      p.step_reload_ms = w.value("reload_ms", 0.0);
+      p.step_reload_ms = w.value("switch_ms", 0.0);
     } else if (w.value("weight", -1) == 0) {
       p.zero_ms = at;
-      p.zero_reload_ms = w.value("reload_ms", 0.0);
+      p.zero_reload_ms = w.value("switch_ms", 0.0);
     }
   }
   if (run.exit_code != 3) {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "controller/nginx.h"
+#include "controller/reload_switch.h"
 #include "tests/support/nginx_fixture.h"
 #include "tests/support/process_guard.h"
 #include "tests/support/service.h"

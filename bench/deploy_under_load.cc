@@ -42,7 +42,7 @@
 
 #include "bench/bare_reload.h"
 #include "bench/bench_util.h"
-#include "controller/nginx.h"
+#include "controller/reload_switch.h"
 #include "tests/support/nginx_fixture.h"
 #include "tests/support/ports.h"
 
@@ -104,7 +104,7 @@ void AddStepTimes(const BgctlRun& run, StepTimes* steps) {
   std::vector<nlohmann::json> weights = Events(run.doc, "weight");
   for (size_t i = 0; i < weights.size(); ++i) {
     int64_t t = weights[i].value("t_ms", int64_t{0});
-    steps->reload_ms.push_back(weights[i].value("reload_ms", 0.0));
+    steps->reload_ms.push_back(weights[i].value("switch_ms", 0.0));
     if (prev_t >= 0 && i < pauses.size())
       steps->gap_ms.push_back(static_cast<double>(t - prev_t - pauses[i]));
     prev_t = t;
@@ -114,7 +114,7 @@ void AddStepTimes(const BgctlRun& run, StepTimes* steps) {
     std::string kind = e.value("event", "");
     std::string extra;
     if (kind == "healthy") extra = std::to_string(e.value("healthy_ms", 0));
-    if (kind == "weight") extra = std::to_string(e.value("reload_ms", 0));
+    if (kind == "weight") extra = std::to_string(e.value("switch_ms", 0));
     if (kind == "drained") extra = std::to_string(e.value("drain_ms", 0));
     if (kind == "window") continue;
     line += kind + "@" + std::to_string(e.value("t_ms", 0)) +
@@ -166,7 +166,7 @@ void RunBgctlSide(double rate, double seconds, SideResult* side,
       AddStepTimes(run, steps);
       for (const nlohmann::json& w : Events(run.doc, "weight")) {
         int64_t end = run.launched_ms - t0 + w.value("t_ms", int64_t{0});
-        side->reloads.push_back({end - w.value("reload_ms", int64_t{0}), end});
+        side->reloads.push_back({end - w.value("switch_ms", int64_t{0}), end});
       }
       side->wall_minus_pauses_ms.push_back(
           static_cast<double>(run.wall_ms - kPausesMs));

@@ -10,10 +10,15 @@
 #include "controller/exit_codes.h"
 #include "controller/history.h"
 #include "controller/lock.h"
-#include "controller/nginx.h"
+#include "controller/names.h"
 #include "controller/process.h"
+#include "controller/reload_switch.h"
 #include "controller/rollout.h"
+#include "controller/slot_runner.h"
 #include "controller/state.h"
+#include "controller/steps.h"
+#include "controller/traffic_switch.h"
+#include "controller/upstream_file.h"
 #include "controller/watch.h"
 
 namespace bgctl {
@@ -44,7 +49,8 @@ struct Session {
   Config config;
   Env env = RealEnv();
   std::unique_ptr<Reporter> out;
-  std::unique_ptr<Nginx> nginx;
+  std::unique_ptr<TrafficSwitch> traffic;
+  std::unique_ptr<SlotRunner> runner;
   Lock lock;
   State state;
   RolloutContext ctx;
@@ -80,9 +86,19 @@ int OpenSession(const CommandLine& cl, Session* s) {
   ctx.self_argv = cl.self_argv;
   ctx.state_path = cfg.state_dir + "/state.json";
   ctx.history_path = cfg.state_dir + "/history.jsonl";
-  s->nginx = std::make_unique<Nginx>(cfg.nginx, cfg.dir, s->env);
-  ctx.nginx = s->nginx.get();
+  s->traffic = MakeTrafficSwitch(cfg, s->env);
+  if (!s->traffic)
+    return Fail(s->out.get(), kExitUsage,
+                cfg.path + ": nginx.switch: lua is not available yet");
+  s->runner = MakeSlotRunner(cfg, s->env);
+  if (!s->runner)
+    return Fail(s->out.get(), kExitUsage,
+                cfg.path + ": backend.runner: systemd is not available yet");
+  ctx.traffic = s->traffic.get();
+  ctx.runner = s->runner.get();
   if (!LoadState(s->env.fs, ctx.state_path, &s->state, &err))
+    return Fail(s->out.get(), kExitFailed, err);
+  if (!ReconcileInstances(&ctx, &s->state, &err))
     return Fail(s->out.get(), kExitFailed, err);
   if (s->state.phase == Phase::kProgressing) {
     s->out->Error("the rollout driven by bgctl pid " +
@@ -120,8 +136,8 @@ int CmdDeploy(const CommandLine& cl) {
   Session s;
   if (int code = OpenSession(cl, &s)) return code;
   std::vector<StepConfig> steps;
-  if (!cl.steps.empty() &&
-      !ParseSteps(cl.steps, s.config.rollout, &steps, &err))
+  if (cl.steps_given &&
+      !ParseStepsFlag(cl.steps, s.config.rollout, &steps, &err))
     return Fail(s.out.get(), kExitUsage, "--steps: " + err);
   ExitCode code = Deploy(&s.ctx, &s.state, cl.version, steps, &err);
   if (code == kExitFailed && !err.empty() &&
@@ -270,7 +286,7 @@ int CmdValidate(const CommandLine& cl) {
     s.env.fs->Remove(dir + f, &ignored);
   rmdir(dir.c_str());
   if (!ok) return Fail(s.out.get(), kExitUsage, err);
-  Nginx nginx(cfg.nginx, cfg.dir, s.env);
+  ReloadSwitch nginx(cfg.nginx, cfg.dir, s.env);
   if (!nginx.Test(&err)) return Fail(s.out.get(), kExitUsage, err);
   s.out->Event("valid", cl.config_path +
                             ": configuration valid; the rendered upstream and "
@@ -303,51 +319,6 @@ const std::vector<CommandInfo>& CommandTable() {
        CmdRetirePrevious, true},
   };
   return table;
-}
-
-bool ParseSteps(const std::string& text, const RolloutConfig& configured,
-                std::vector<StepConfig>* steps, std::string* err) {
-  steps->clear();
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string item = text.substr(
-        start, comma == std::string::npos ? std::string::npos : comma - start);
-    StepConfig step;
-    size_t colon = item.find(':');
-    std::string weight = item.substr(0, colon);
-    char* end = nullptr;
-    long w = std::strtol(weight.c_str(), &end, 10);
-    if (weight.empty() || *end != '\0' || w < 1 || w > 100) {
-      *err = "bad step \"" + item + "\": weights are integers 1-100";
-      return false;
-    }
-    step.weight = static_cast<int>(w);
-    size_t i = steps->size();
-    if (i < configured.steps.size()) {
-      step.pause_ms = configured.steps[i].pause_ms;
-      step.pause_forever = configured.steps[i].pause_forever;
-    }
-    if (colon != std::string::npos) {
-      std::string pause = item.substr(colon + 1);
-      step.pause_forever = pause == "forever";
-      if (!step.pause_forever && !ParseDuration(pause, &step.pause_ms, err))
-        return false;
-    }
-    if (!steps->empty() && step.weight <= steps->back().weight) {
-      *err = "weights must increase: " + std::to_string(step.weight) +
-             " after " + std::to_string(steps->back().weight);
-      return false;
-    }
-    steps->push_back(step);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  if (steps->back().weight != 100) {
-    *err = "the last step must be 100";
-    return false;
-  }
-  return true;
 }
 
 }  // namespace bgctl

@@ -16,6 +16,7 @@ struct CommandLine {
   bool json = false;
   std::string version;          // deploy
   std::string steps;            // deploy --steps, e.g. "10,50:forever,100"
+  bool steps_given = false;     // --steps was on the command line
   bool full = false;            // promote --full
   bool watch = false;           // status --watch
   std::string interval = "1s";  // status --watch --interval
@@ -34,13 +35,6 @@ struct CommandInfo {
 
 // All commands, in the order --help lists them.
 const std::vector<CommandInfo>& CommandTable();
-
-// Parses --steps: comma-separated weights, each optionally followed by
-// ":PAUSE" (a duration or "forever"); a step without one takes the pause of
-// the configured step at the same position, or none. Same validation as the
-// config's steps. False with *err on bad input.
-bool ParseSteps(const std::string& text, const RolloutConfig& configured,
-                std::vector<StepConfig>* steps, std::string* err);
 
 }  // namespace bgctl
 

@@ -2,261 +2,19 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
-#include <cctype>
 #include <cerrno>
 #include <climits>
-#include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <set>
 
-#include "controller/duration.h"
+#include "controller/config_yaml.h"
+#include "controller/names.h"
+#include "controller/steps.h"
 
 namespace bgctl {
 
 namespace {
-
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
-
-// 1-64 characters of [A-Za-z0-9._-].
-bool IsValidName(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s)
-    if (!IsNameChar(c)) return false;
-  return true;
-}
-
-bool IsEnvName(const std::string& s) {
-  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
-  for (char c : s)
-    if (!IsNameChar(c) || c == '.' || c == '-') return false;
-  return true;
-}
-
-// Parses a whole string as a decimal integer in [min, max].
-bool ParseInt(const std::string& s, long long* out) {
-  if (s.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  long long v = std::strtoll(s.c_str(), &end, 10);
-  if (errno != 0 || end != s.c_str() + s.size()) return false;
-  *out = v;
-  return true;
-}
-
-bool ParseNumber(const std::string& s, double* out) {
-  if (s.empty() || isspace(static_cast<unsigned char>(s[0]))) return false;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size() || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
-}
-
-std::string FormatNumber(double v) {
-  char buf[32];
-  snprintf(buf, sizeof(buf), "%g", v);
-  return buf;
-}
-
-// One key of a YAML map with its value.
-struct Field {
-  YAML::Node key;
-  YAML::Node value;
-};
-
-// A YAML map whose keys were checked against the allowed ones.
-struct Section {
-  std::string name;  // dotted path, "" at the top level
-  int line = 1;      // 1-based line of the map (or of its key)
-  std::map<std::string, Field> fields;
-
-  std::string Key(const std::string& k) const {
-    return name.empty() ? k : name + "." + k;
-  }
-  const Field* Find(const std::string& k) const {
-    auto it = fields.find(k);
-    return it == fields.end() ? nullptr : &it->second;
-  }
-};
-
-int LineOf(const YAML::Node& node, int fallback) {
-  int line = node.Mark().line;
-  return line >= 0 ? line + 1 : fallback;
-}
-
-// Walks the YAML tree; the first problem ends the walk with *err set.
-class Parser {
- public:
-  Parser(const std::string& path, std::string* err) : path_(path), err_(err) {}
-
-  bool Fail(int line, const std::string& key, const std::string& problem) {
-    *err_ = path_ + ":" + std::to_string(line) + ": " +
-            (key.empty() ? "" : key + ": ") + problem;
-    return false;
-  }
-
-  // The line of a field's value; a null value's mark points past it.
-  int ValueLine(const Field& f) const {
-    int key_line = LineOf(f.key, 1);
-    return f.value.IsNull() ? key_line : LineOf(f.value, key_line);
-  }
-
-  // Reads `node` (a map, or null meaning an empty map) into *out, rejecting
-  // keys outside `allowed` and duplicate keys.
-  bool Open(const YAML::Node& node, int line, const std::string& name,
-            const std::set<std::string>& allowed, Section* out) {
-    out->name = name;
-    out->line = LineOf(node, line);
-    out->fields.clear();
-    if (node.IsNull()) return true;
-    if (!node.IsMap()) return Fail(out->line, name, "expected a map");
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      int key_line = LineOf(it->first, out->line);
-      std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
-      if (!it->first.IsScalar() || !allowed.count(key))
-        return Fail(key_line, out->Key(key), "unknown key");
-      if (out->fields.count(key))
-        return Fail(key_line, out->Key(key), "duplicate key");
-      out->fields[key] = Field{it->first, it->second};
-    }
-    return true;
-  }
-
-  // Opens the map under `key` of `parent`; a missing optional map is empty.
-  bool Sub(const Section& parent, const std::string& key, bool required,
-           const std::set<std::string>& allowed, Section* out) {
-    const Field* f = parent.Find(key);
-    if (!f) {
-      if (required)
-        return Fail(parent.line, parent.Key(key), "missing required key");
-      out->name = parent.Key(key);
-      out->line = parent.line;
-      out->fields.clear();
-      return true;
-    }
-    int key_line = LineOf(f->key, parent.line);
-    if (!Open(f->value, key_line, parent.Key(key), allowed, out)) return false;
-    out->line = key_line;  // a missing key is reported at "key:"
-    return true;
-  }
-
-  // Finds `key`; false when absent (then, if required, *err is set and
-  // *failed is true).
-  const Field* Get(const Section& s, const std::string& key, bool required,
-                   bool* failed) {
-    const Field* f = s.Find(key);
-    if (!f && required) {
-      Fail(s.line, s.Key(key), "missing required key");
-      *failed = true;
-    }
-    return f;
-  }
-
-  bool String(const Section& s, const std::string& key, bool required,
-              std::string* out) {
-    bool failed = false;
-    const Field* f = Get(s, key, required, &failed);
-    if (!f) return !failed;
-    if (!f->value.IsScalar())
-      return Fail(ValueLine(*f), s.Key(key), "expected a string");
-    *out = f->value.Scalar();
-    if (out->empty())
-      return Fail(ValueLine(*f), s.Key(key), "must not be empty");
-    return true;
-  }
-
-  bool Int(const Section& s, const std::string& key, bool required, int min,
-           int max, int* out) {
-    bool failed = false;
-    const Field* f = Get(s, key, required, &failed);
-    if (!f) return !failed;
-    long long v = 0;
-    if (!f->value.IsScalar() || !ParseInt(f->value.Scalar(), &v))
-      return Fail(ValueLine(*f), s.Key(key), "expected an integer");
-    if (v < min || v > max) {
-      std::string problem = max == INT_MAX
-                                ? "must be at least " + std::to_string(min)
-                                : "must be between " + std::to_string(min) +
-                                      " and " + std::to_string(max);
-      return Fail(ValueLine(*f), s.Key(key), problem);
-    }
-    *out = static_cast<int>(v);
-    return true;
-  }
-
-  // A number in [min, max]; with `min_exclusive` it must exceed min.
-  bool Number(const Section& s, const std::string& key, double min, double max,
-              bool min_exclusive, double* out) {
-    bool failed = false;
-    const Field* f = Get(s, key, false, &failed);
-    if (!f) return true;
-    double v = 0;
-    if (!f->value.IsScalar() || !ParseNumber(f->value.Scalar(), &v))
-      return Fail(ValueLine(*f), s.Key(key), "expected a number");
-    if (min_exclusive && v <= min)
-      return Fail(ValueLine(*f), s.Key(key),
-                  "must be greater than " + FormatNumber(min));
-    if (v < min || v > max)
-      return Fail(
-          ValueLine(*f), s.Key(key),
-          "must be between " + FormatNumber(min) + " and " + FormatNumber(max));
-    *out = v;
-    return true;
-  }
-
-  // An optional duration; with `positive` zero is rejected.
-  bool Duration(const Section& s, const std::string& key, bool positive,
-                int64_t* out) {
-    const Field* f = s.Find(key);
-    if (!f) return true;
-    if (!f->value.IsScalar())
-      return Fail(ValueLine(*f), s.Key(key), "expected a duration");
-    std::string derr;
-    int64_t ms = 0;
-    if (!ParseDuration(f->value.Scalar(), &ms, &derr))
-      return Fail(ValueLine(*f), s.Key(key), derr);
-    if (positive && ms <= 0)
-      return Fail(ValueLine(*f), s.Key(key), "must be greater than 0");
-    *out = ms;
-    return true;
-  }
-
-  // A list of strings; a required list must not be empty.
-  bool Argv(const Section& s, const std::string& key, bool required,
-            std::vector<std::string>* out) {
-    bool failed = false;
-    const Field* f = Get(s, key, required, &failed);
-    if (!f) return !failed;
-    int line = ValueLine(*f);
-    out->clear();
-    if (!f->value.IsNull()) {
-      if (!f->value.IsSequence())
-        return Fail(line, s.Key(key), "expected a list of strings");
-      for (const YAML::Node& item : f->value) {
-        if (!item.IsScalar())
-          return Fail(LineOf(item, line), s.Key(key),
-                      "expected a list of strings");
-        out->push_back(item.Scalar());
-      }
-    }
-    if (required && out->empty())
-      return Fail(line, s.Key(key), "must not be empty");
-    if (!out->empty() && out->front().empty())
-      return Fail(line, s.Key(key), "the program name must not be empty");
-    return true;
-  }
-
- private:
-  std::string path_;
-  std::string* err_;
-};
 
 // Absolute folder of the config file (lexically normalized).
 std::string AbsoluteDir(const std::string& path) {
@@ -311,13 +69,16 @@ bool ParseSignal(const std::string& name, int* sig) {
   return true;
 }
 
-bool ParseNginx(Parser* p, const Section& top, NginxConfig* n) {
-  Section s;
+bool ParseNginx(YamlParser* p, const YamlSection& top, NginxConfig* n) {
+  YamlSection s;
   if (!p->Sub(top, "nginx", true,
               {"upstream_file", "upstream_name", "test_command",
-               "reload_command", "access_log", "probe_url"},
+               "reload_command", "access_log", "probe_url", "switch"},
               &s))
     return false;
+  std::string kind = "reload";
+  if (!p->Choice(s, "switch", {"reload", "lua"}, &kind)) return false;
+  n->switch_kind = kind == "lua" ? SwitchKind::kLua : SwitchKind::kReload;
   if (!p->String(s, "upstream_file", true, &n->upstream_file) ||
       !p->String(s, "upstream_name", true, &n->upstream_name))
     return false;
@@ -338,8 +99,8 @@ bool ParseNginx(Parser* p, const Section& top, NginxConfig* n) {
   return true;
 }
 
-bool ParseSlots(Parser* p, const Section& top, Config* c) {
-  Section slots, blue, green;
+bool ParseSlots(YamlParser* p, const YamlSection& top, Config* c) {
+  YamlSection slots, blue, green;
   if (!p->Sub(top, "slots", true, {"blue", "green"}, &slots) ||
       !p->Sub(slots, "blue", true, {"port"}, &blue) ||
       !p->Int(blue, "port", true, 1, 65535, &c->blue_port) ||
@@ -350,8 +111,8 @@ bool ParseSlots(Parser* p, const Section& top, Config* c) {
     return p->Fail(
         p->ValueLine(*green.Find("port")), "slots.green.port",
         "same port as slots.blue.port (" + std::to_string(c->blue_port) + ")");
-  const Section* sections[] = {&blue, &green};
-  for (const Section* s : sections) {
+  const YamlSection* sections[] = {&blue, &green};
+  for (const YamlSection* s : sections) {
     int port = s == &blue ? c->blue_port : c->green_port;
     if (port == c->nginx.probe_port)
       return p->Fail(
@@ -361,15 +122,18 @@ bool ParseSlots(Parser* p, const Section& top, Config* c) {
   return true;
 }
 
-bool ParseBackend(Parser* p, const Section& top, BackendConfig* b) {
-  Section s, env, health, drain;
+bool ParseBackend(YamlParser* p, const YamlSection& top, BackendConfig* b) {
+  YamlSection s, env, health, drain;
   if (!p->Sub(top, "backend", true,
-              {"command", "workdir", "env", "health", "drain"}, &s) ||
+              {"command", "workdir", "env", "health", "drain", "runner"}, &s) ||
       !p->Argv(s, "command", true, &b->command) ||
       !p->String(s, "workdir", false, &b->workdir))
     return false;
+  std::string runner = "process";
+  if (!p->Choice(s, "runner", {"process", "systemd"}, &runner)) return false;
+  b->runner = runner == "systemd" ? RunnerKind::kSystemd : RunnerKind::kProcess;
   // env: a map of variable names to strings (any key is allowed by name).
-  if (const Field* f = s.Find("env")) {
+  if (const YamlField* f = s.Find("env")) {
     if (!f->value.IsNull() && !f->value.IsMap())
       return p->Fail(p->ValueLine(*f), s.Key("env"), "expected a map");
     for (auto it = f->value.begin(); f->value.IsMap() && it != f->value.end();
@@ -412,44 +176,40 @@ bool ParseBackend(Parser* p, const Section& top, BackendConfig* b) {
   return p->Duration(drain, "timeout", false, &d.timeout_ms);
 }
 
-bool ParseSteps(Parser* p, const Section& rollout, RolloutConfig* r) {
-  const Field* f = rollout.Find("steps");
+bool ParseSteps(YamlParser* p, const YamlSection& rollout, RolloutConfig* r) {
+  const YamlField* f = rollout.Find("steps");
   if (!f) return true;  // the defaults
   std::string key = rollout.Key("steps");
   int line = p->ValueLine(*f);
   if (!f->value.IsSequence()) return p->Fail(line, key, "expected a list");
   if (f->value.size() == 0) return p->Fail(line, key, "must not be empty");
   r->steps.clear();
-  int previous = 0, index = 0;
+  int index = 0;
   for (const YAML::Node& item : f->value) {
     std::string name = key + "[" + std::to_string(index++) + "]";
-    Section step;
+    YamlSection step;
     StepConfig sc;
     if (!p->Open(item, line, name, {"weight", "pause"}, &step) ||
         !p->Int(step, "weight", true, 1, 100, &sc.weight))
       return false;
     int weight_line = p->ValueLine(*step.Find("weight"));
-    if (sc.weight <= previous)
-      return p->Fail(weight_line, step.Key("weight"),
-                     "must be greater than the previous step's weight (" +
-                         std::to_string(previous) + ")");
-    const Field* pause = step.Find("pause");
+    const YamlField* pause = step.Find("pause");
     if (pause && pause->value.IsScalar() && pause->value.Scalar() == "forever")
       sc.pause_forever = true;
     else if (!p->Duration(step, "pause", false, &sc.pause_ms))
       return false;
-    previous = sc.weight;
     r->steps.push_back(sc);
-    if (index == static_cast<int>(f->value.size()) && sc.weight != 100)
-      return p->Fail(weight_line, step.Key("weight"),
-                     "the last step must have weight 100 (got " +
-                         std::to_string(sc.weight) + ")");
+    // The last-step rule applies only at the end of the list.
+    std::string problem = StepProblem(r->steps, r->steps.size() - 1);
+    bool last = index == static_cast<int>(f->value.size());
+    if (!problem.empty() && (last || problem.rfind("the last step", 0) != 0))
+      return p->Fail(weight_line, step.Key("weight"), problem);
   }
   return true;
 }
 
-bool ParseRollout(Parser* p, const Section& top, RolloutConfig* r) {
-  Section s, a;
+bool ParseRollout(YamlParser* p, const YamlSection& top, RolloutConfig* r) {
+  YamlSection s, a;
   if (!p->Sub(top, "rollout", false, {"steps", "keep_previous", "analysis"},
               &s) ||
       !ParseSteps(p, s, r) ||
@@ -485,8 +245,8 @@ bool ParseRollout(Parser* p, const Section& top, RolloutConfig* r) {
   return true;
 }
 
-bool ParseHooks(Parser* p, const Section& top, HooksConfig* h) {
-  Section s;
+bool ParseHooks(YamlParser* p, const YamlSection& top, HooksConfig* h) {
+  YamlSection s;
   return p->Sub(top, "hooks", false,
                 {"timeout", "pre_traffic", "post_promote", "on_rollback"},
                 &s) &&
@@ -496,8 +256,8 @@ bool ParseHooks(Parser* p, const Section& top, HooksConfig* h) {
          p->Argv(s, "on_rollback", false, &h->on_rollback);
 }
 
-bool ParseTop(Parser* p, const YAML::Node& root, Config* c) {
-  Section top;
+bool ParseTop(YamlParser* p, const YAML::Node& root, Config* c) {
+  YamlSection top;
   if (!p->Open(root, 1, "",
                {"service", "state_dir", "nginx", "slots", "backend", "rollout",
                 "hooks"},
@@ -537,7 +297,7 @@ bool ParseConfig(const std::string& text, const std::string& path,
   c.dir = AbsoluteDir(path);
   c.rollout.steps = {StepConfig{10, 30000, false}, StepConfig{50, 30000, false},
                      StepConfig{100, 0, false}};
-  Parser parser(path, err);
+  YamlParser parser(path, err);
   try {
     YAML::Node root = YAML::Load(text);
     if (!ParseTop(&parser, root, &c)) return false;
@@ -575,43 +335,6 @@ bool LoadConfig(const std::string& path, Config* config, std::string* err) {
   }
   close(fd);
   return ParseConfig(text, path, config, err);
-}
-
-bool ValidateVersion(const std::string& version, std::string* err) {
-  if (IsValidName(version)) return true;
-  *err = "invalid version \"" + version +
-         "\": use 1-64 characters of A-Z a-z 0-9 . _ -";
-  return false;
-}
-
-std::vector<std::string> FillPlaceholders(
-    const std::vector<std::string>& argv,
-    const std::map<std::string, std::string>& vars) {
-  std::vector<std::string> out;
-  out.reserve(argv.size());
-  for (const std::string& arg : argv) {
-    std::string filled;
-    size_t i = 0;
-    while (i < arg.size()) {
-      size_t open = arg.find('{', i);
-      size_t close = open == std::string::npos ? open : arg.find('}', open);
-      if (close == std::string::npos) {
-        filled.append(arg, i, std::string::npos);
-        break;
-      }
-      filled.append(arg, i, open - i);
-      auto it = vars.find(arg.substr(open + 1, close - open - 1));
-      if (it != vars.end()) {
-        filled += it->second;
-        i = close + 1;
-      } else {
-        filled += '{';  // not a placeholder: keep it, look again after '{'
-        i = open + 1;
-      }
-    }
-    out.push_back(filled);
-  }
-  return out;
 }
 
 }  // namespace bgctl

@@ -10,7 +10,13 @@
 
 namespace bgctl {
 
+// How traffic moves between the slots (nginx.switch): rewrite the upstream
+// file and reload nginx (any nginx), or push the weights into nginx's Lua
+// module without a reload.
+enum class SwitchKind { kReload, kLua };
+
 struct NginxConfig {
+  SwitchKind switch_kind = SwitchKind::kReload;
   std::string upstream_file;  // absolute after loading
   std::string upstream_name;
   std::vector<std::string> test_command;    // run in Config::dir
@@ -38,7 +44,12 @@ struct DrainConfig {
   int64_t timeout_ms = 30000;  // then SIGKILL
 };
 
+// How a slot's instance runs (backend.runner): a process bgctl starts in its
+// own session, or a systemd unit.
+enum class RunnerKind { kProcess, kSystemd };
+
 struct BackendConfig {
+  RunnerKind runner = RunnerKind::kProcess;
   // argv template; "{port}", "{version}" and "{slot}" are filled in.
   std::vector<std::string> command;
   std::string workdir;  // absolute after loading
@@ -108,16 +119,6 @@ bool LoadConfig(const std::string& path, Config* config, std::string* err);
 // Parses config text as if read from `path` (for tests and `validate`).
 bool ParseConfig(const std::string& text, const std::string& path,
                  Config* config, std::string* err);
-
-// A version is 1-64 characters of [A-Za-z0-9._-]. On failure *err is
-//   invalid version "v 2": use 1-64 characters of A-Z a-z 0-9 . _ -
-bool ValidateVersion(const std::string& version, std::string* err);
-
-// Replaces each "{name}" in every element of `argv` by vars[name]. Unknown
-// placeholders are left as they are. Never joins or splits elements.
-std::vector<std::string> FillPlaceholders(
-    const std::vector<std::string>& argv,
-    const std::map<std::string, std::string>& vars);
 
 }  // namespace bgctl
 

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "controller/names.h"
+#include "controller/placeholders.h"
+
 namespace {
 
 using bgctl::Config;

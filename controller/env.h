@@ -83,6 +83,11 @@ class ProcessRunner {
   virtual bool Signal(const ProcessId& id, int sig, std::string* err) = 0;
   // Total user+system CPU time the process has used, in milliseconds.
   virtual bool CpuTimeMs(const ProcessId& id, int64_t* ms) = 0;
+  // The running processes whose environment holds NAME=VALUE exactly (read
+  // from /proc/PID/environ; processes whose environment cannot be read are
+  // skipped), sorted by pid. How a crash-interrupted start is found.
+  virtual std::vector<ProcessId> FindByEnv(const std::string& name,
+                                           const std::string& value) = 0;
   // Runs a short command to completion, capturing its output. Returns false
   // only when it could not be started; a non-zero exit is reported in *out.
   virtual bool Run(const std::vector<std::string>& argv,

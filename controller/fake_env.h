@@ -33,6 +33,8 @@
 
 #include "controller/config.h"
 #include "controller/env.h"
+#include "controller/sockets.h"
+#include "controller/traffic_switch.h"
 
 namespace bgctl::fake {
 
@@ -89,6 +91,14 @@ class FakeClock : public Clock {
   // Calls `fn` after every sleep (after the due tasks); nullptr removes it.
   void set_on_sleep(std::function<void()> fn) { on_sleep_ = std::move(fn); }
   void set_limit_ms(int64_t ms) { limit_ms_ = ms; }
+  // Time passes without a sleep of the code (a call that takes time); due
+  // tasks run.
+  void Advance(int64_t ms) {
+    now_ += ms;
+    RunDue();
+  }
+  // Puts the clock at `ms` (a test replaying a sequence from its start).
+  void SetNowMs(int64_t ms) { now_ = ms; }
 
   int64_t sleeps() const { return sleeps_; }
   size_t pending_tasks() const { return tasks_.size(); }
@@ -219,6 +229,8 @@ struct FakeProcess {
   // Keeps running after any signal but SIGKILL (a backend that ignores the
   // drain signal).
   bool ignores_drain = false;
+  // Keeps running after SIGKILL too (a process stuck in the kernel).
+  bool survives_kill = false;
   // With a clock: exits this long after the first non-KILL signal instead
   // of at once (a drain that takes time).
   int64_t drain_ms = 0;
@@ -280,7 +292,7 @@ class FakeProcessRunner : public ProcessRunner {
     signals_.push_back({id.pid, sig, Now()});
     Log("signal " + std::to_string(id.pid) + " " + std::to_string(sig));
     if (sig == SIGKILL) {
-      p->alive = false;
+      p->alive = p->survives_kill;
     } else if (!p->ignores_drain && p->signals.size() == 1) {
       if (p->drain_ms > 0 && clock_ != nullptr) {
         int pid = p->id.pid;
@@ -296,6 +308,16 @@ class FakeProcessRunner : public ProcessRunner {
     if (p == nullptr || !p->alive) return false;
     *ms = p->cpu_ms;
     return true;
+  }
+  std::vector<ProcessId> FindByEnv(const std::string& name,
+                                   const std::string& value) override {
+    std::vector<ProcessId> out;
+    for (const auto& [pid, p] : procs_) {
+      auto it = p.spec.env.find(name);
+      if (p.alive && it != p.spec.env.end() && it->second == value)
+        out.push_back(p.id);
+    }
+    return out;
   }
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,
            int64_t timeout_ms, RunResult* out, std::string* err) override {
@@ -345,6 +367,12 @@ class FakeProcessRunner : public ProcessRunner {
   const std::vector<int>& spawned() const { return spawned_; }
   const std::vector<Signalled>& signals() const { return signals_; }
   const std::vector<RunCall>& runs() const { return runs_; }
+  // The argv of every Run() call, in order.
+  std::vector<std::vector<std::string>> RunArgvs() const {
+    std::vector<std::vector<std::string>> out;
+    for (const RunCall& r : runs_) out.push_back(r.argv);
+    return out;
+  }
   // The argv (joined) of every Run() call, in order.
   std::vector<std::string> RunLines() const {
     std::vector<std::string> out;
@@ -400,19 +428,30 @@ class FakeHttpProbe : public HttpProbe {
     int port = 0;
     std::string path;
     int64_t timeout_ms = 0;
+    int64_t at_ms = 0;  // the clock when it was asked (0 without a clock)
   };
+
+  // With a clock, answers may take time (Answer::latency_ms).
+  explicit FakeHttpProbe(FakeClock* clock = nullptr) : clock_(clock) {}
 
   bool Get(const std::string& host, int port, const std::string& path,
            int64_t timeout_ms, HttpResponse* out, std::string* err) override {
-    calls_.push_back({host, port, path, timeout_ms});
+    calls_.push_back(
+        {host, port, path, timeout_ms, clock_ ? clock_->NowMs() : 0});
     auto it = routes_.find({port, path});
+    bool ok = false;
     if (it == routes_.end()) {
       *err = "GET http://" + host + ":" + std::to_string(port) + path +
              ": connection refused";
-      return false;
+    } else {
+      ok = it->second(out, err);
     }
-    return it->second(out, err);
+    if (on_get) on_get(static_cast<int>(calls_.size()) - 1);
+    return ok;
   }
+  // Called after every GET with its index (0, 1, ...), e.g. to make a
+  // process die while it is being checked.
+  std::function<void(int call)> on_get;
 
   void Route(int port, const std::string& path, Handler h) {
     routes_[{port, path}] = std::move(h);
@@ -425,6 +464,30 @@ class FakeHttpProbe : public HttpProbe {
       out->status = queue->front();
       out->body.clear();
       if (queue->size() > 1) queue->pop_front();
+      return true;
+    });
+  }
+  // One scripted answer: a status and body, or (ok false) a failure with
+  // `body` as the error.
+  struct Answer {
+    bool ok = true;
+    int status = 200;
+    std::string body;
+    int64_t latency_ms = 0;  // with a clock: the answer takes this long
+  };
+  // Answers from `*answers` in order, the last one for ever; the test may
+  // change the deque at any time.
+  void Answers(int port, const std::string& path, std::deque<Answer>* answers) {
+    Route(port, path, [this, answers](HttpResponse* out, std::string* err) {
+      Answer a = answers->front();
+      if (answers->size() > 1) answers->pop_front();
+      if (clock_ != nullptr && a.latency_ms > 0) clock_->Advance(a.latency_ms);
+      if (!a.ok) {
+        *err = a.body;
+        return false;
+      }
+      out->status = a.status;
+      out->body = a.body;
       return true;
     });
   }
@@ -441,8 +504,114 @@ class FakeHttpProbe : public HttpProbe {
   const std::vector<Call>& calls() const { return calls_; }
 
  private:
+  FakeClock* clock_;
   std::map<std::pair<int, std::string>, Handler> routes_;
   std::vector<Call> calls_;
+};
+
+// Plays nginx's processes around a reload: until reloaded() says the reload
+// command ran, master 100 and old workers 101 and 102 hold the listener
+// (inode 555); each old worker holds it until the clock reaches its release
+// time; after the reload the master and new workers 103 and 104 do.
+class FakeSocketInspector : public SocketInspector {
+ public:
+  FakeSocketInspector(Clock* clock, std::function<bool()> reloaded)
+      : clock_(clock), reloaded_(std::move(reloaded)) {}
+  bool FindListener(const std::string& host, int port, Listener* out,
+                    std::string* err) override {
+    targets.push_back(host + ":" + std::to_string(port));
+    if (on_find) on_find();
+    if (!find_error.empty()) {
+      *err = find_error;
+      return false;
+    }
+    *out = reloaded_() ? after : before;
+    return true;
+  }
+  bool StillHolds(const SocketHolder& process,
+                  const std::vector<uint64_t>& inodes, bool* holds,
+                  std::string* err) override {
+    checked.push_back(process.pid);
+    if (inodes != std::vector<uint64_t>{555}) {
+      *err = "wrong inodes";
+      return false;
+    }
+    if (!still_error.empty()) {
+      *err = still_error;
+      return false;
+    }
+    auto it = release_at.find(process.pid);
+    *holds = it == release_at.end() || clock_->NowMs() < it->second;
+    return true;
+  }
+  Listener before{{555}, {{100, 1, 7000}, {101, 100, 7001}, {102, 100, 7002}}};
+  Listener after{{555}, {{100, 1, 7000}, {103, 100, 8003}, {104, 100, 8004}}};
+  std::map<int, int64_t> release_at;  // clock time; absent: never
+  std::string find_error;
+  std::string still_error;
+  std::function<void()> on_find;     // called at every FindListener
+  std::vector<std::string> targets;  // host:port of every FindListener
+  std::vector<int> checked;          // pids passed to StillHolds, in order
+
+ private:
+  Clock* clock_;
+  std::function<bool()> reloaded_;
+};
+
+// A traffic switch that records every split it is asked for, answers with
+// scripted outcomes (confirmed when none is left), and serves the
+// generation of the last confirmed split. With a journal, each call adds
+//   "switch G: W% stable=8081 canary=8082 -> confirmed"
+// (ports joined with '+', "-" for an empty side).
+class FakeTrafficSwitch : public TrafficSwitch {
+ public:
+  explicit FakeTrafficSwitch(std::vector<std::string>* journal = nullptr)
+      : journal_(journal) {}
+  const char* Name() const override { return "fake"; }
+  SwitchResult Apply(const TrafficSplit& split) override {
+    splits.push_back(split);
+    SwitchResult r;
+    r.outcome = SwitchOutcome::kConfirmed;
+    r.confirmed_by = "exact";
+    if (!outcomes.empty()) {
+      r.outcome = outcomes.front();
+      outcomes.pop_front();
+    }
+    if (r.outcome != SwitchOutcome::kConfirmed)
+      r.error = std::string("fake switch: ") + SwitchOutcomeName(r.outcome);
+    if (r.outcome == SwitchOutcome::kConfirmed) served = split.generation;
+    if (journal_)
+      journal_->push_back("switch " + Describe(split) + " -> " +
+                          SwitchOutcomeName(r.outcome));
+    return r;
+  }
+  bool ServedGeneration(uint64_t* generation, std::string* err) override {
+    if (!probe_error.empty()) {
+      *err = probe_error;
+      return false;
+    }
+    *generation = served;
+    return true;
+  }
+  static std::string Describe(const TrafficSplit& s) {
+    auto ports = [](const std::vector<Endpoint>& side) {
+      std::string out;
+      for (const Endpoint& e : side)
+        out += (out.empty() ? "" : "+") + std::to_string(e.port);
+      return out.empty() ? std::string("-") : out;
+    };
+    return std::to_string(s.generation) + ": " +
+           std::to_string(s.canary_weight) + "% stable=" + ports(s.stable) +
+           " canary=" + ports(s.canary);
+  }
+
+  std::deque<SwitchOutcome> outcomes;  // of the next calls
+  std::vector<TrafficSplit> splits;    // every call, in order
+  uint64_t served = 0;
+  std::string probe_error;  // non-empty: ServedGeneration fails with it
+
+ private:
+  std::vector<std::string>* journal_;
 };
 
 // A running nginx, made of the fakes: it takes the config's test and reload

@@ -27,7 +27,7 @@ bool CheckHealthOnce(Env env, const HealthConfig& cfg, int port,
 }
 
 HealthResult WaitHealthy(Env env, const HealthConfig& cfg, int port,
-                         const ProcessId& process,
+                         const std::function<bool()>& alive,
                          const volatile std::sig_atomic_t* stop_requested) {
   HealthResult result;
   const int64_t start = env.clock->NowMs();
@@ -41,7 +41,7 @@ HealthResult WaitHealthy(Env env, const HealthConfig& cfg, int port,
     if (stop_requested != nullptr && *stop_requested != 0) {
       return finish(HealthOutcome::kCancelled);
     }
-    if (!env.processes->IsAlive(process)) return finish(HealthOutcome::kExited);
+    if (!alive()) return finish(HealthOutcome::kExited);
     int64_t left = cfg.deadline_ms - (env.clock->NowMs() - start);
     if (left <= 0) return finish(HealthOutcome::kDeadline);
     ++result.checks;
@@ -54,9 +54,7 @@ HealthResult WaitHealthy(Env env, const HealthConfig& cfg, int port,
     } else {
       consecutive = 0;
       result.last_error = err;
-      if (!env.processes->IsAlive(process)) {
-        return finish(HealthOutcome::kExited);
-      }
+      if (!alive()) return finish(HealthOutcome::kExited);
     }
     left = cfg.deadline_ms - (env.clock->NowMs() - start);
     if (left > 0) env.clock->SleepMs(std::min(cfg.interval_ms, left));

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "controller/config.h"
@@ -29,8 +30,8 @@ struct HealthResult {
 
 // Polls GET http://127.0.0.1:PORT + cfg.path until cfg.healthy_threshold
 // consecutive checks answer 2xx (kHealthy), cfg.deadline_ms has passed
-// (kDeadline), `process` is no longer alive (kExited), or `stop_requested`
-// (if not null) points to a non-zero value (kCancelled).
+// (kDeadline), `alive()` says the instance no longer runs (kExited), or
+// `stop_requested` (if not null) points to a non-zero value (kCancelled).
 //
 // The loop: stop requested? (kCancelled) is the process alive? (no: kExited)
 // has the deadline passed? (yes: kDeadline) check once, with a timeout of
@@ -40,7 +41,8 @@ struct HealthResult {
 // deadline). So a process that dies is reported before the next sleep, and
 // kDeadline comes exactly at the deadline when checks take no time.
 HealthResult WaitHealthy(
-    Env env, const HealthConfig& cfg, int port, const ProcessId& process,
+    Env env, const HealthConfig& cfg, int port,
+    const std::function<bool()>& alive,
     const volatile std::sig_atomic_t* stop_requested = nullptr);
 
 // One check of GET http://127.0.0.1:PORT + cfg.path with cfg.timeout_ms.

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "controller/fake_env.h"
 #include "controller/process.h"
 #include "tests/support/ports.h"
 #include "tests/support/temp_dir.h"
@@ -19,15 +20,8 @@
 namespace bgctl {
 namespace {
 
-class FakeClock : public Clock {
- public:
-  int64_t now = 0;
-  int64_t NowMs() override { return now; }
-  int64_t WallMs() override { return 1700000000000 + now; }
-  void SleepMs(int64_t ms) override { now += ms; }
-};
-
-// One scripted answer: a status, or a failure with `err`, taking latency_ms.
+// One scripted answer of the health endpoint: a status, or a failure with
+// `err`, taking latency_ms.
 struct Answer {
   Answer(int status, std::string err = "", int64_t latency_ms = 0)
       : status(status), err(std::move(err)), latency_ms(latency_ms) {}
@@ -36,66 +30,43 @@ struct Answer {
   int64_t latency_ms;
 };
 
-class FakeProbe : public HttpProbe {
- public:
-  explicit FakeProbe(FakeClock* clock) : clock_(clock) {}
-  std::vector<Answer> script;  // the last answer repeats
-  std::vector<int64_t> call_times;
-  std::vector<int64_t> timeouts;
-  std::vector<std::string> targets;
-  std::function<void(int call)> on_call;  // after the call's latency
-
-  bool Get(const std::string& host, int port, const std::string& path,
-           int64_t timeout_ms, HttpResponse* out, std::string* err) override {
-    int call = static_cast<int>(call_times.size());
-    call_times.push_back(clock_->now);
-    timeouts.push_back(timeout_ms);
-    targets.push_back(host + ":" + std::to_string(port) + path);
-    const Answer& a = script[std::min<size_t>(call, script.size() - 1)];
-    clock_->now += a.latency_ms;
-    if (on_call) on_call(call);
-    if (!a.err.empty()) {
-      *err = a.err;
-      return false;
-    }
-    out->status = a.status;
-    out->body = "";
-    return true;
-  }
-
- private:
-  FakeClock* clock_;
-};
-
-class FakeRunner : public ProcessRunner {
- public:
-  bool alive = true;
-  int alive_checks = 0;
-  bool Spawn(const SpawnSpec&, ProcessId*, std::string*) override {
-    return false;
-  }
-  bool IsAlive(const ProcessId&) override {
-    ++alive_checks;
-    return alive;
-  }
-  bool Signal(const ProcessId&, int, std::string*) override { return false; }
-  bool CpuTimeMs(const ProcessId&, int64_t*) override { return false; }
-  bool Run(const std::vector<std::string>&, const std::string&, int64_t,
-           RunResult*, std::string*) override {
-    return false;
-  }
-};
-
+// The fakes of fake_env.h: the health endpoints of ports 8081 and 8082
+// answer from one script, whose last answer repeats; `alive` is the
+// instance's liveness.
 struct Fakes {
-  FakeClock clock;
-  FakeProbe probe{&clock};
-  FakeRunner runner;
-  Env env() {
-    Env e;
-    e.clock = &clock;
-    e.http = &probe;
-    e.processes = &runner;
-    return e;
+  fake::FakeClock clock;
+  fake::FakeHttpProbe probe{&clock};
+  std::deque<fake::FakeHttpProbe::Answer> answers;
+  bool alive = true;
+  Fakes() {
+    for (int port : {8081, 8082})
+      for (const char* path : {"/healthz", "/ready"})
+        probe.Answers(port, path, &answers);
+  }
+  void Script(const std::vector<Answer>& script) {
+    answers.clear();
+    for (const Answer& a : script)
+      answers.push_back({a.err.empty(), a.status, a.err, a.latency_ms});
+  }
+  Env env() { return Env{&clock, nullptr, nullptr, &probe}; }
+  std::function<bool()> Alive() {
+    return [this] { return alive; };
+  }
+  // When each check started, from the first call of the test.
+  std::vector<int64_t> CallTimes() const {
+    std::vector<int64_t> out;
+    for (const auto& c : probe.calls())
+      out.push_back(c.at_ms - fake::FakeClock::kStartMs);
+    return out;
+  }
+  std::vector<int64_t> Timeouts() const {
+    std::vector<int64_t> out;
+    for (const auto& c : probe.calls()) out.push_back(c.timeout_ms);
+    return out;
+  }
+  std::string Target(size_t i) const {
+    const auto& c = probe.calls().at(i);
+    return c.host + ":" + std::to_string(c.port) + c.path;
   }
 };
 
@@ -110,22 +81,21 @@ HealthConfig Cfg() {
 }
 
 const char k503[] = "GET http://127.0.0.1:8082/healthz: status 503";
-const ProcessId kProcess{4242, 99};
 
 TEST_CASE("a canary is healthy after exactly threshold consecutive successes",
           "[health]") {
   Fakes f;
-  f.probe.script = {{200}};
+  f.Script({{200}});
   HealthConfig cfg = Cfg();
   cfg.deadline_ms = 30000;
-  HealthResult r = WaitHealthy(f.env(), cfg, 8082, kProcess);
+  HealthResult r = WaitHealthy(f.env(), cfg, 8082, f.Alive());
   CHECK(r.outcome == HealthOutcome::kHealthy);
   CHECK(r.checks == 3);
   CHECK(r.elapsed_ms == 400);
   CHECK(r.last_error == "");
-  CHECK(f.probe.call_times == std::vector<int64_t>{0, 200, 400});
-  CHECK(f.probe.targets[0] == "127.0.0.1:8082/healthz");
-  CHECK(f.probe.timeouts == std::vector<int64_t>{1000, 1000, 1000});
+  CHECK(f.CallTimes() == std::vector<int64_t>{0, 200, 400});
+  CHECK(f.Target(0) == "127.0.0.1:8082/healthz");
+  CHECK(f.Timeouts() == std::vector<int64_t>{1000, 1000, 1000});
 }
 
 TEST_CASE("a failed check resets the count of consecutive successes",
@@ -133,10 +103,15 @@ TEST_CASE("a failed check resets the count of consecutive successes",
   Fakes f;
   HealthConfig cfg = Cfg();
   cfg.deadline_ms = 5000;
-  f.probe.script = {
-      {200}, {200}, {503}, {200}, {0, "GET x: Connection refused"},
-      {204}, {200}, {299}};
-  HealthResult r = WaitHealthy(f.env(), cfg, 8082, kProcess);
+  f.Script({{200},
+            {200},
+            {503},
+            {200},
+            {0, "GET x: Connection refused"},
+            {204},
+            {200},
+            {299}});
+  HealthResult r = WaitHealthy(f.env(), cfg, 8082, f.Alive());
   CHECK(r.outcome == HealthOutcome::kHealthy);
   CHECK(r.checks == 8);
   CHECK(r.elapsed_ms == 1400);
@@ -146,8 +121,8 @@ TEST_CASE("a failed check resets the count of consecutive successes",
 TEST_CASE("a canary that never gets healthy fails exactly at the deadline",
           "[health]") {
   Fakes f;
-  f.probe.script = {{503}};
-  HealthResult r = WaitHealthy(f.env(), Cfg(), 8082, kProcess);
+  f.Script({{503}});
+  HealthResult r = WaitHealthy(f.env(), Cfg(), 8082, f.Alive());
   CHECK(r.outcome == HealthOutcome::kDeadline);
   CHECK(r.elapsed_ms == 1000);
   CHECK(r.checks == 5);
@@ -156,12 +131,12 @@ TEST_CASE("a canary that never gets healthy fails exactly at the deadline",
   Fakes g;  // a deadline between two polls; late successes do not count
   HealthConfig cfg = Cfg();
   cfg.deadline_ms = 1050;
-  g.probe.script = {{503}, {503}, {503}, {503}, {200}, {200}, {200}};
-  r = WaitHealthy(g.env(), cfg, 8082, kProcess);
+  g.Script({{503}, {503}, {503}, {503}, {200}, {200}, {200}});
+  r = WaitHealthy(g.env(), cfg, 8082, g.Alive());
   CHECK(r.outcome == HealthOutcome::kDeadline);
   CHECK(r.elapsed_ms == 1050);
   CHECK(r.checks == 6);
-  CHECK(g.probe.call_times.back() == 1000);
+  CHECK(g.CallTimes().back() == 1000);
   CHECK(r.last_error == k503);
 }
 
@@ -171,11 +146,11 @@ TEST_CASE("each check is bounded by the timeout and by the time left",
   HealthConfig cfg = Cfg();
   cfg.deadline_ms = 1500;
   // A probe that hangs for its whole timeout, then fails.
-  f.probe.script = {{0, "timed out", 1000}, {0, "timed out", 300}};
-  HealthResult r = WaitHealthy(f.env(), cfg, 8082, kProcess);
+  f.Script({{0, "timed out", 1000}, {0, "timed out", 300}});
+  HealthResult r = WaitHealthy(f.env(), cfg, 8082, f.Alive());
   CHECK(r.outcome == HealthOutcome::kDeadline);
-  CHECK(f.probe.timeouts == std::vector<int64_t>{1000, 300});
-  CHECK(f.probe.call_times == std::vector<int64_t>{0, 1200});
+  CHECK(f.Timeouts() == std::vector<int64_t>{1000, 300});
+  CHECK(f.CallTimes() == std::vector<int64_t>{0, 1200});
   CHECK(r.elapsed_ms == 1500);
   CHECK(r.checks == 2);
 }
@@ -183,9 +158,9 @@ TEST_CASE("each check is bounded by the timeout and by the time left",
 TEST_CASE("a canary that exits is reported at once", "[health]") {
   SECTION("dead before the first check") {
     Fakes f;
-    f.runner.alive = false;
-    f.probe.script = {{200}};
-    HealthResult r = WaitHealthy(f.env(), Cfg(), 8082, kProcess);
+    f.alive = false;
+    f.Script({{200}});
+    HealthResult r = WaitHealthy(f.env(), Cfg(), 8082, f.Alive());
     CHECK(r.outcome == HealthOutcome::kExited);
     CHECK(r.checks == 0);
     CHECK(r.elapsed_ms == 0);
@@ -194,11 +169,11 @@ TEST_CASE("a canary that exits is reported at once", "[health]") {
     Fakes f;
     HealthConfig cfg = Cfg();
     cfg.deadline_ms = 30000;
-    f.probe.script = {{503}, {0, "GET x: Connection refused", 5}};
-    f.probe.on_call = [&](int call) {
-      if (call == 1) f.runner.alive = false;
+    f.Script({{503}, {0, "GET x: Connection refused", 5}});
+    f.probe.on_get = [&](int call) {
+      if (call == 1) f.alive = false;
     };
-    HealthResult r = WaitHealthy(f.env(), cfg, 8082, kProcess);
+    HealthResult r = WaitHealthy(f.env(), cfg, 8082, f.Alive());
     CHECK(r.outcome == HealthOutcome::kExited);
     CHECK(r.checks == 2);
     CHECK(r.elapsed_ms == 205);
@@ -206,11 +181,11 @@ TEST_CASE("a canary that exits is reported at once", "[health]") {
   }
   SECTION("dies between two successful checks") {
     Fakes f;
-    f.probe.script = {{200}};
-    f.probe.on_call = [&](int call) {
-      if (call == 1) f.runner.alive = false;
+    f.Script({{200}});
+    f.probe.on_get = [&](int call) {
+      if (call == 1) f.alive = false;
     };
-    HealthResult r = WaitHealthy(f.env(), Cfg(), 8082, kProcess);
+    HealthResult r = WaitHealthy(f.env(), Cfg(), 8082, f.Alive());
     CHECK(r.outcome == HealthOutcome::kExited);
     CHECK(r.checks == 2);
     CHECK(r.elapsed_ms == 400);
@@ -222,11 +197,11 @@ TEST_CASE("a stop request cancels the wait at the next poll", "[health]") {
   HealthConfig cfg = Cfg();
   cfg.deadline_ms = 30000;
   volatile std::sig_atomic_t stop = 0;
-  f.probe.script = {{503}};
-  f.probe.on_call = [&](int call) {
+  f.Script({{503}});
+  f.probe.on_get = [&](int call) {
     if (call == 2) stop = 1;  // SIGINT arrives during the third check
   };
-  HealthResult r = WaitHealthy(f.env(), cfg, 8082, kProcess, &stop);
+  HealthResult r = WaitHealthy(f.env(), cfg, 8082, f.Alive(), &stop);
   CHECK(r.outcome == HealthOutcome::kCancelled);
   CHECK(r.checks == 3);
   CHECK(r.elapsed_ms == 600);
@@ -239,14 +214,14 @@ TEST_CASE("one health check accepts 2xx only", "[health]") {
   cfg.path = "/ready";
   cfg.timeout_ms = 750;
   std::string err;
-  f.probe.script = {{204}, {302}, {0, "GET http://127.0.0.1:9/ready: boom"}};
+  f.Script({{204}, {302}, {0, "GET http://127.0.0.1:9/ready: boom"}});
   CHECK(CheckHealthOnce(f.env(), cfg, 8081, &err));
   CHECK_FALSE(CheckHealthOnce(f.env(), cfg, 8081, &err));
   CHECK(err == "GET http://127.0.0.1:8081/ready: status 302");
   CHECK_FALSE(CheckHealthOnce(f.env(), cfg, 8081, &err));
   CHECK(err == "GET http://127.0.0.1:9/ready: boom");
-  CHECK(f.probe.timeouts == std::vector<int64_t>{750, 750, 750});
-  CHECK(f.probe.targets[0] == "127.0.0.1:8081/ready");
+  CHECK(f.Timeouts() == std::vector<int64_t>{750, 750, 750});
+  CHECK(f.Target(0) == "127.0.0.1:8081/ready");
 }
 
 // The real side: a steady clock, RealHttpProbe, RealProcessRunner.
@@ -295,7 +270,8 @@ TEST_CASE("a real server becomes healthy after its first failures",
   HealthConfig cfg = Cfg();
   cfg.interval_ms = 20;
   cfg.deadline_ms = 5000;
-  HealthResult r = WaitHealthy(env, cfg, port, self);
+  HealthResult r = WaitHealthy(
+      env, cfg, port, [&] { return RealProcessRunner()->IsAlive(self); });
   CHECK(r.outcome == HealthOutcome::kHealthy);
   CHECK(r.checks == 5);
   CHECK(calls == 5);
@@ -324,7 +300,8 @@ TEST_CASE("a real process that exits without listening is reported as exited",
   HealthConfig cfg = Cfg();
   cfg.interval_ms = 20;
   cfg.deadline_ms = 10000;
-  HealthResult r = WaitHealthy(env, cfg, port, id);
+  HealthResult r =
+      WaitHealthy(env, cfg, port, [&] { return env.processes->IsAlive(id); });
   CHECK(r.outcome == HealthOutcome::kExited);
   CHECK(r.elapsed_ms >= 250);
   CHECK(r.elapsed_ms < 2000);

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     return code == 0 ? bgctl::kExitOk : bgctl::kExitUsage;
   }
   cl.json = output == "json";
+  cl.steps_given = sub["deploy"]->count("--steps") > 0;
   cl.self_argv = {SelfPath(argv[0]), "-c", cl.config_path};
   for (const bgctl::CommandInfo& c : bgctl::CommandTable()) {
     if (sub[c.name]->parsed()) return c.run(cl);

@@ -1,6 +1,5 @@
 // The operator's transitions of a rollout: set-weight, abort, rollback and
 // the keep_previous timer. The deploy loop itself is in rollout.cc.
-#include "controller/backend.h"
 #include "controller/duration.h"
 #include "controller/health.h"
 #include "controller/rollout.h"
@@ -26,7 +25,7 @@ ExitCode SetWeight(RolloutContext* ctx, State* state, int weight,
   }
   if (!RequireRollout(*state, "set a weight for", err)) return kExitFailed;
   const SlotState& canary = state->Slot(state->canary_slot);
-  if (weight > 0 && !ctx->env.processes->IsAlive(canary.process)) {
+  if (weight > 0 && !ctx->runner->IsAlive(canary.instance)) {
     *err =
         "the canary " + canary.version + " is not running: use `bgctl abort`";
     return kExitFailed;
@@ -35,7 +34,8 @@ ExitCode SetWeight(RolloutContext* ctx, State* state, int weight,
     *err = "the first deploy has no stable version to share traffic with";
     return kExitFailed;
   }
-  if (!SwitchTraffic(ctx, state, weight, err)) return kExitFailed;
+  if (SwitchTraffic(ctx, state, weight, err) != SwitchOutcome::kConfirmed)
+    return kExitFailed;
   state->phase = Phase::kPaused;
   state->owner_pid = 0;
   if (!Persist(ctx, state, err)) return kExitFailed;
@@ -52,7 +52,8 @@ ExitCode Abort(RolloutContext* ctx, State* state, std::string* err) {
       ctx, *state, NewDeployId(ctx), "abort", state->Slot(canary).version,
       state->stable_slot.empty() ? ""
                                  : state->Slot(state->stable_slot).version);
-  if (!state->stable_slot.empty() && !SwitchTraffic(ctx, state, 0, err))
+  if (!state->stable_slot.empty() &&
+      SwitchTraffic(ctx, state, 0, err) != SwitchOutcome::kConfirmed)
     return kExitFailed;
   if (!StopSlot(ctx, state, canary, err)) return kExitFailed;
   state->canary_slot.clear();
@@ -76,19 +77,12 @@ ExitCode Abort(RolloutContext* ctx, State* state, std::string* err) {
 // Starts the previous version again in its slot and waits until healthy.
 static bool RestartPrevious(RolloutContext* ctx, State* state,
                             std::string* err) {
-  const std::string& slot = state->previous_slot;
-  StartedBackend started;
-  if (!StartBackend(ctx->env, *ctx->config, slot, state->previous_version,
-                    &started, err))
-    return false;
-  state->Slot(slot).process = started.process;
-  if (!Persist(ctx, state, err)) return false;
-  ctx->out->Event("started", "restarted " + state->previous_version + " (" +
-                                 slot + ") pid " +
-                                 std::to_string(started.process.pid));
-  HealthResult r = WaitHealthy(ctx->env, ctx->config->backend.health,
-                               ctx->config->PortOf(slot), started.process,
-                               ctx->stop_requested);
+  const std::string slot = state->previous_slot;
+  if (!StartSlot(ctx, state, slot, state->previous_version, err)) return false;
+  const Instance& instance = state->Slot(slot).instance;
+  HealthResult r = WaitHealthy(
+      ctx->env, ctx->config->backend.health, ctx->config->PortOf(slot),
+      [&] { return ctx->runner->IsAlive(instance); }, ctx->stop_requested);
   if (r.outcome == HealthOutcome::kHealthy) {
     ctx->out->Event("healthy", state->previous_version + " healthy after " +
                                    std::to_string(r.elapsed_ms) + " ms");
@@ -96,7 +90,8 @@ static bool RestartPrevious(RolloutContext* ctx, State* state,
   }
   *err = "the previous version " + state->previous_version +
          " did not become healthy: " + r.last_error;
-  StopSlot(ctx, state, slot, err);
+  std::string stop_err;
+  StopSlot(ctx, state, slot, &stop_err);
   return false;
 }
 
@@ -119,15 +114,15 @@ ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
       StartHistoryEntry(ctx, *state, NewDeployId(ctx), "rollback",
                         state->previous_version, state->Slot(demoted).version);
   // While the previous instance lives, rollback is one confirmed reload.
-  if (!ctx->env.processes->IsAlive(state->Slot(state->previous_slot).process)) {
-    state->Slot(state->previous_slot).process = ProcessId();
+  if (!ctx->runner->IsAlive(state->Slot(state->previous_slot).instance)) {
+    state->Slot(state->previous_slot).instance = Instance();
     if (!RestartPrevious(ctx, state, err)) return kExitFailed;
   }
   state->Slot(state->previous_slot).version = state->previous_version;
   state->stable_slot = state->previous_slot;
   state->previous_slot.clear();
   state->previous_version.clear();
-  if (!SwitchTraffic(ctx, state, 0, err)) {
+  if (SwitchTraffic(ctx, state, 0, err) != SwitchOutcome::kConfirmed) {
     state->previous_slot = state->stable_slot;
     state->previous_version = state->Slot(state->stable_slot).version;
     state->stable_slot = demoted;
@@ -136,6 +131,11 @@ ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
   }
   state->phase = Phase::kRolledBack;
   state->last_error = "rolled back by the operator";
+  std::string boot_err;
+  if (!ctx->runner->SetBootSlot(state->stable_slot, &boot_err))
+    ctx->out->Error("cannot make " + state->stable_slot +
+                    " the slot that starts at boot: " + boot_err +
+                    " (reported, not fatal)");
   if (!StopSlot(ctx, state, demoted, err)) return kExitFailed;
   ctx->out->Event("rolled_back", "rolled back to " +
                                      state->Slot(state->stable_slot).version +
@@ -154,7 +154,8 @@ ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
 ExitCode RetirePrevious(RolloutContext* ctx, State* state, std::string* err) {
   const std::string& slot = state->previous_slot;
   if (slot.empty() || slot == state->stable_slot ||
-      slot == state->canary_slot || state->Slot(slot).process.pid == 0) {
+      slot == state->canary_slot ||
+      state->Slot(slot).instance.process.pid == 0) {
     ctx->out->Event("retire", "no previous instance to retire");
     return kExitOk;
   }

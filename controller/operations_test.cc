@@ -10,7 +10,6 @@ namespace {
 
 using namespace rollout_testing;  // NOLINT: the harness
 
-
 TEST_CASE(
     "set-weight 0 sends all traffic to stable and keeps the canary running",
     "[rollout]") {
@@ -25,7 +24,7 @@ TEST_CASE(
   CHECK(s.phase == Phase::kPaused);
   CHECK(s.canary_slot == "green");
   CHECK(s.canary_weight == 0);
-  CHECK(s.green.process.pid == 1000);
+  CHECK(s.green.instance.process.pid == 1000);
   CHECK_THAT(w.out.str(), Catch::Contains("rollout paused at 0%"));
 }
 
@@ -83,7 +82,7 @@ TEST_CASE("abort moves all traffic to stable, stops the canary and records it",
   State s = w.Saved();
   CHECK(s.phase == Phase::kAborted);
   CHECK(s.canary_slot == "");
-  CHECK(s.green.process.pid == 0);
+  CHECK(s.green.instance.process.pid == 0);
   CHECK(s.last_error == "aborted by the operator");
   std::vector<HistoryEntry> h = w.History();
   REQUIRE(h.size() == 2);
@@ -124,8 +123,8 @@ TEST_CASE(
   State s = w.Saved();
   CHECK(s.phase == Phase::kRolledBack);
   CHECK(s.stable_slot == "blue");
-  CHECK(s.blue.process.pid == 501);
-  CHECK(s.green.process.pid == 0);
+  CHECK(s.blue.instance.process.pid == 501);
+  CHECK(s.green.instance.process.pid == 0);
   CHECK(s.previous_slot == "");
   CHECK(s.previous_version == "");
   CHECK(s.last_error == "rolled back by the operator");
@@ -160,9 +159,9 @@ TEST_CASE(
   State s = w.Saved();
   CHECK(s.phase == Phase::kRolledBack);
   CHECK(s.stable_slot == "blue");
-  CHECK(s.blue.process.pid == 1000);
+  CHECK(s.blue.instance.process.pid == 1000);
   CHECK(s.blue.version == "v1");
-  CHECK(s.green.process.pid == 0);
+  CHECK(s.green.instance.process.pid == 0);
 }
 
 TEST_CASE("a second rollback in a row is refused", "[rollout]") {
@@ -204,7 +203,7 @@ TEST_CASE(
   CHECK(timer.log_path == kStateDir + "/logs/bgctl-retire.log");
   State s = w.Saved();
   CHECK(s.previous_slot == "blue");
-  CHECK(s.blue.process.pid == 500);
+  CHECK(s.blue.instance.process.pid == 500);
   CHECK(s.previous_expires_ms == w.clock.WallMs() + 60000);
   CHECK_THAT(w.out.str(), Catch::Contains("previous instance v1 (blue) kept "
                                           "for 1m for an instant rollback"));
@@ -218,7 +217,7 @@ TEST_CASE(
   REQUIRE(w.processes.signals().size() == 1);
   CHECK(w.processes.signals()[0].pid == 500);
   CHECK(w.processes.signals()[0].sig == SIGTERM);
-  CHECK(w.Saved().blue.process.pid == 0);
+  CHECK(w.Saved().blue.instance.process.pid == 0);
 }
 
 TEST_CASE(
@@ -260,7 +259,7 @@ TEST_CASE(
   CHECK(sent[1].pid == 500);
   CHECK(sent[1].sig == SIGKILL);
   CHECK(sent[1].at_ms - sent[0].at_ms == 1000);
-  CHECK(w.Saved().blue.process.pid == 0);
+  CHECK(w.Saved().blue.instance.process.pid == 0);
   CHECK_THAT(w.out.str(),
              Catch::Contains("v1 (blue, pid 500) did not exit within the "
                              "drain timeout; killed after 1000 ms"));
@@ -287,7 +286,7 @@ TEST_CASE(
   State s = w.Saved();
   CHECK(s.stable_slot == "blue");
   CHECK(s.blue.version == "v1");
-  CHECK(s.blue.process.pid == 1001);
+  CHECK(s.blue.instance.process.pid == 1001);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // See process.h for what a spawned child gets.
 #include "controller/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
 #include <cerrno>
@@ -66,6 +68,31 @@ bool ReadProcStat(int pid, ProcStat* st) {
 }
 
 std::string ErrnoText(int e) { return std::strerror(e); }
+
+// True when /proc/PID/environ holds the entry `wanted` ("NAME=VALUE").
+bool EnvironHas(int pid, const std::string& wanted) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string env;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || env.size() > (1 << 20)) break;
+    env.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  size_t at = 0;
+  while (at < env.size()) {
+    size_t nul = env.find('\0', at);
+    if (nul == std::string::npos) nul = env.size();
+    if (env.compare(at, nul - at, wanted) == 0) return true;
+    at = nul + 1;
+  }
+  return false;
+}
 
 // Marks every descriptor >= 3 close-on-exec. Runs in the forked child, so it
 // only makes async-signal-safe calls.
@@ -324,6 +351,29 @@ class RealProcessRunnerImpl : public ProcessRunner {
     if (ticks <= 0) return false;
     *ms = static_cast<int64_t>((st.utime + st.stime) * 1000 / ticks);
     return true;
+  }
+
+  std::vector<ProcessId> FindByEnv(const std::string& name,
+                                   const std::string& value) override {
+    std::vector<ProcessId> found;
+    const std::string wanted = name + "=" + value;
+    DIR* proc = opendir("/proc");
+    if (proc == nullptr) return found;
+    while (dirent* e = readdir(proc)) {
+      char* end = nullptr;
+      long pid = strtol(e->d_name, &end, 10);
+      if (end == e->d_name || *end != '\0' || pid <= 1) continue;
+      if (!EnvironHas(static_cast<int>(pid), wanted)) continue;
+      ProcessId id;
+      id.pid = static_cast<int>(pid);
+      if (ReadStartTime(id.pid, &id.start_time) && IsAlive(id))
+        found.push_back(id);
+    }
+    closedir(proc);
+    std::sort(
+        found.begin(), found.end(),
+        [](const ProcessId& a, const ProcessId& b) { return a.pid < b.pid; });
+    return found;
   }
 
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,

@@ -4,11 +4,10 @@
 
 #include "controller/access_log.h"
 #include "controller/analysis.h"
-#include "controller/backend.h"
 #include "controller/duration.h"
 #include "controller/health.h"
 #include "controller/log_follower.h"
-#include "controller/process.h"
+#include "controller/slot_runner.h"
 #include "controller/watch.h"
 
 namespace bgctl {
@@ -127,31 +126,28 @@ class Rollout {
                        err);
   }
 
+  // The intent (the new instance's tag) is saved before the start, so a
+  // bgctl killed in between leaves a state the next command can reconcile.
   RolloutPhase StartCanary() {
     std::string err;
-    StartedBackend started;
-    if (!StartBackend(ctx_->env, cfg_, canary(), canary_state().version,
-                      &started, &err)) {
+    if (!StartSlot(ctx_, state_, canary(), canary_state().version, &err)) {
       Fail(kExitFailed, "cannot start " + Who() + ": " + err);
       return RolloutPhase::kRollBack;
     }
-    canary_state().process = started.process;
-    if (!Persist(ctx_, state_, &err)) {
-      Fail(kExitFailed, err);
-      return RolloutPhase::kRollBack;
-    }
-    log_path_ = started.log_path;
-    ctx_->out->Event(
-        "started",
-        "started " + Who() + " pid " + std::to_string(started.process.pid),
-        {{"slot", canary()}, {"pid", started.process.pid}});
     return RolloutPhase::kWaitHealthy;
   }
+
+  // The last lines the canary wrote (its log or journal).
+  std::string CanaryOutput() {
+    return ctx_->runner->RecentOutput(canary(), canary_state().instance, 10);
+  }
+
+  bool CanaryAlive() { return ctx_->runner->IsAlive(canary_state().instance); }
 
   RolloutPhase WaitHealthy() {
     HealthResult r = bgctl::WaitHealthy(
         ctx_->env, cfg_.backend.health, cfg_.PortOf(canary()),
-        canary_state().process, ctx_->stop_requested);
+        [this] { return CanaryAlive(); }, ctx_->stop_requested);
     switch (r.outcome) {
       case HealthOutcome::kHealthy:
         ctx_->out->Event("healthy",
@@ -163,7 +159,7 @@ class Rollout {
       case HealthOutcome::kExited:
         Fail(kExitRolledBack,
              Who() + " exited while starting; last lines of its log:\n" +
-                 TailOfFile(ctx_->env.fs, log_path_, 10));
+                 CanaryOutput());
         return RolloutPhase::kRollBack;
       case HealthOutcome::kCancelled:
         return Stopped();
@@ -199,11 +195,11 @@ class Rollout {
     window_start_ms_ = ctx_->env.clock->NowMs();
     analyzer_.StartWindow(window_start_ms_);
     step_first_window_ = analyzer_.next_window_index();
-    if (!SwitchTraffic(ctx_, state_, step.weight, &err)) {
-      // An unconfirmed reload leaves the new file in place (a failed test
-      // or reload restores the old one): nginx may serve it now or at its
-      // next reload, so the rollback must rewrite it.
-      traffic_unknown_ = err.rfind("nginx reload not confirmed", 0) == 0;
+    // A switch that is not confirmed leaves state->traffic_unknown set:
+    // the rollback then puts everything on stable again, whatever the
+    // weight the state last confirmed.
+    if (SwitchTraffic(ctx_, state_, step.weight, &err) !=
+        SwitchOutcome::kConfirmed) {
       Fail(kExitFailed, err);
       return RolloutPhase::kRollBack;
     }
@@ -223,10 +219,10 @@ class Rollout {
     int health_failures = 0;
     while (clock->NowMs() - start < step.pause_ms) {
       if (ctx_->StopRequested()) return Stopped();
-      if (!ctx_->env.processes->IsAlive(canary_state().process)) {
+      if (!CanaryAlive()) {
         Fail(kExitRolledBack,
              Who() + " exited during the rollout; last lines of its log:\n" +
-                 TailOfFile(ctx_->env.fs, log_path_, 10));
+                 CanaryOutput());
         return RolloutPhase::kRollBack;
       }
       if (!JudgeNewLines()) return RolloutPhase::kRollBack;
@@ -331,7 +327,7 @@ class Rollout {
   double CanaryCpuPercent() {
     int64_t now = ctx_->env.clock->NowMs(), cpu = 0;
     if (now - cpu_sampled_at_ < kCpuSampleMs) return cpu_percent_;
-    if (ctx_->env.processes->CpuTimeMs(canary_state().process, &cpu)) {
+    if (ctx_->runner->CpuTimeMs(canary_state().instance, &cpu)) {
       if (cpu_sampled_at_ > 0)
         cpu_percent_ = 100.0 * static_cast<double>(cpu - cpu_ms_) /
                        static_cast<double>(now - cpu_sampled_at_);
@@ -372,6 +368,10 @@ class Rollout {
     const SlotState& stable = state_->Slot(state_->stable_slot);
     ctx_->out->Event("promoted", "promoted " + stable.version + " (" +
                                      state_->stable_slot + ") to stable");
+    if (!ctx_->runner->SetBootSlot(state_->stable_slot, &err))
+      ctx_->out->Error("cannot make " + state_->stable_slot +
+                       " the slot that starts at boot: " + err +
+                       " (reported, not fatal)");
     if (!RunHook(ctx_, "post_promote", cfg_.hooks.post_promote, *state_,
                  state_->stable_slot, &err))
       ctx_->out->Error(err + " (reported, not fatal)");
@@ -384,7 +384,7 @@ class Rollout {
   RolloutPhase RetireOld() {
     std::string err;
     const std::string& old = state_->previous_slot;
-    if (!old.empty() && state_->Slot(old).process.pid != 0) {
+    if (!old.empty() && state_->Slot(old).instance.process.pid != 0) {
       if (cfg_.rollout.keep_previous_ms > 0) {
         KeepPrevious(old);
       } else if (!StopSlot(ctx_, state_, old, &err)) {
@@ -422,8 +422,9 @@ class Rollout {
     std::string err;
     bool traffic_ok = true;
     if (!state_->stable_slot.empty() &&
-        (state_->canary_weight > 0 || traffic_unknown_)) {
-      traffic_ok = SwitchTraffic(ctx_, state_, 0, &err);
+        (state_->canary_weight > 0 || state_->traffic_unknown)) {
+      traffic_ok =
+          SwitchTraffic(ctx_, state_, 0, &err) == SwitchOutcome::kConfirmed;
       if (!traffic_ok)
         ctx_->out->Error("could not move traffic back to stable: " + err);
     }
@@ -490,11 +491,9 @@ class Rollout {
   int step_first_window_ = 0;
   int64_t window_start_ms_ = 0;
   int64_t view_drawn_at_ = 0;
-  std::string log_path_;
   int64_t cpu_ms_ = 0, cpu_sampled_at_ = 0;
   double cpu_percent_ = 0;
   bool aborted_ = false;
-  bool traffic_unknown_ = false;  // a weight change was not confirmed
   ExitCode exit_ = kExitOk;
   std::string reason_;
 };
@@ -556,7 +555,7 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
            std::string(PhaseName(state->phase)) + ")";
     return kExitFailed;
   }
-  if (!ctx->env.processes->IsAlive(state->Slot(state->canary_slot).process)) {
+  if (!ctx->runner->IsAlive(state->Slot(state->canary_slot).instance)) {
     *err = "the canary " + state->Slot(state->canary_slot).version +
            " is not running: use `bgctl abort`";
     return kExitFailed;

@@ -1,12 +1,13 @@
 // Test-only: the harness of the rollout unit tests (rollout_test.cc and
-// operations_test.cc): a World of fakes (fake_env.h) with a real Nginx,
-// Reporter, LogFollower and Analyzer on top, and helpers to build the
-// expected upstream files. Not compiled into bgctl_core.
+// operations_test.cc): a World of fakes (fake_env.h) with a real ReloadSwitch,
+// ProcessSlotRunner, Reporter, LogFollower and Analyzer on top, and helpers to
+// build the expected upstream files. Not compiled into bgctl_core.
 #ifndef BGCTL_CONTROLLER_ROLLOUT_HARNESS_H_
 #define BGCTL_CONTROLLER_ROLLOUT_HARNESS_H_
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -18,10 +19,9 @@
 
 #include "controller/fake_env.h"
 #include "controller/history.h"
-#include "controller/nginx.h"
 #include "controller/output.h"
-#include <catch2/catch.hpp>
-
+#include "controller/process_slot_runner.h"
+#include "controller/reload_switch.h"
 #include "controller/rollout.h"
 #include "controller/state.h"
 #include "tests/support/temp_dir.h"
@@ -117,7 +117,8 @@ struct World {
   FakeHttpProbe http;
   Config cfg = TestConfig(tmp.path());
   FakeNginx server{cfg.nginx, &clock, &fs, &processes, &http, &journal};
-  Nginx nginx{cfg.nginx, cfg.dir, Env{&clock, &fs, &processes, &http}};
+  ReloadSwitch nginx{cfg.nginx, cfg.dir, Env{&clock, &fs, &processes, &http}};
+  ProcessSlotRunner runner{cfg, Env{&clock, &fs, &processes, &http}};
   MemFile out, err;
   Reporter reporter{&clock, false, out.get(), err.get()};
   volatile std::sig_atomic_t stop = 0;
@@ -132,7 +133,8 @@ struct World {
     nginx.set_socket_inspector(nullptr);
     ctx.config = &cfg;
     ctx.env = Env{&clock, &fs, &processes, &http};
-    ctx.nginx = &nginx;
+    ctx.traffic = &nginx;
+    ctx.runner = &runner;
     ctx.out = &reporter;
     ctx.stop_requested = &stop;
     ctx.self = ProcessId{4242, 77};
@@ -149,7 +151,7 @@ struct World {
     state.phase = Phase::kPromoted;
     state.stable_slot = "blue";
     state.blue.version = version;
-    state.blue.process = processes.Adopt();
+    state.blue.instance.process = processes.Adopt();
     state.generation = 1;
     state.deploy_id = "d-1";
     server.Serve(Upstream({{kBlue, 100}}, 1), 1);
@@ -161,9 +163,9 @@ struct World {
   void StartPromoted(bool previous_alive) {
     state.phase = Phase::kPromoted;
     state.stable_slot = "green";
-    state.green = {"v2", processes.Adopt()};
-    state.blue = {"v1", processes.Adopt()};
-    if (!previous_alive) processes.Exit(state.blue.process.pid);
+    state.green = {"v2", Instance{processes.Adopt(), "", ""}};
+    state.blue = {"v1", Instance{processes.Adopt(), "", ""}};
+    if (!previous_alive) processes.Exit(state.blue.instance.process.pid);
     state.previous_slot = "blue";
     state.previous_version = "v1";
     state.generation = 4;

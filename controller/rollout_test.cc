@@ -1,8 +1,8 @@
 // The rollout state machine (rollout.cc, operations.cc, transitions.cc) on
-// fakes of every side effect (fake_env.h): a real Nginx, Reporter,
-// LogFollower and Analyzer on top of a fake clock, file system, process
-// runner and HTTP probe. Fake time makes every test exact and fast: a
-// rollout with 1 s pauses runs in about a millisecond.
+// fakes of every side effect (fake_env.h): a real ReloadSwitch,
+// ProcessSlotRunner, Reporter, LogFollower and Analyzer on top of a fake clock,
+// file system, process runner and HTTP probe. Fake time makes every test exact
+// and fast: a rollout with 1 s pauses runs in about a millisecond.
 #include "controller/rollout.h"
 
 #include <sys/wait.h>
@@ -32,11 +32,14 @@ TEST_CASE(
   const SpawnSpec& spec = w.processes.Process(1000).spec;
   CHECK(spec.argv == std::vector<std::string>{"bin/app", "--port", "8081",
                                               "--version", "v1"});
-  CHECK(spec.env ==
-        std::map<std::string, std::string>{{"APP_ENV", "test"},
-                                           {"BGCTL_PORT", "8081"},
-                                           {"BGCTL_SLOT", "blue"},
-                                           {"BGCTL_VERSION", "v1"}});
+  // BGCTL_INSTANCE is the tag saved in state.json before the start.
+  CHECK(spec.env == std::map<std::string, std::string>{
+                        {"APP_ENV", "test"},
+                        {"BGCTL_INSTANCE", w.Saved().blue.instance.tag},
+                        {"BGCTL_PORT", "8081"},
+                        {"BGCTL_SLOT", "blue"},
+                        {"BGCTL_VERSION", "v1"}});
+  CHECK(w.Saved().blue.instance.tag.size() == 16);
   CHECK(spec.workdir == "/srv/demo");
   CHECK(spec.log_path == kStateDir + "/logs/blue.log");
   CHECK(w.processes.signals().empty());
@@ -48,7 +51,7 @@ TEST_CASE(
   CHECK(s.stable_slot == "blue");
   CHECK(s.canary_slot == "");
   CHECK(s.blue.version == "v1");
-  CHECK(s.blue.process.pid == 1000);
+  CHECK(s.blue.instance.process.pid == 1000);
   CHECK(s.canary_weight == 0);
   CHECK(s.generation == 1);
   CHECK(s.owner_pid == 0);
@@ -102,8 +105,8 @@ TEST_CASE(
   CHECK(s.canary_weight == 0);
   CHECK(s.previous_slot == "blue");
   CHECK(s.previous_version == "v1");
-  CHECK(s.blue.process.pid == 0);
-  CHECK(s.green.process.pid == 1000);
+  CHECK(s.blue.instance.process.pid == 0);
+  CHECK(s.green.instance.process.pid == 1000);
   CHECK(s.generation == 4);
   CHECK(s.owner_pid == 0);
 
@@ -149,7 +152,7 @@ TEST_CASE(
   CHECK(s.phase == Phase::kRolledBack);
   CHECK(s.stable_slot == "blue");
   CHECK(s.canary_slot == "");
-  CHECK(s.green.process.pid == 0);
+  CHECK(s.green.instance.process.pid == 0);
   CHECK(s.generation == 1);
   CHECK(s.last_error == err);
   CHECK_THAT(w.err.str(), Catch::Contains("bgctl: rolled back: " + err));
@@ -188,7 +191,7 @@ TEST_CASE(
   State s = w.Saved();
   CHECK(s.phase == Phase::kRolledBack);
   CHECK(s.canary_slot == "");
-  CHECK(s.green.process.pid == 0);
+  CHECK(s.green.instance.process.pid == 0);
 }
 
 TEST_CASE(
@@ -223,8 +226,8 @@ TEST_CASE(
   CHECK(s.stable_slot == "blue");
   CHECK(s.canary_slot == "");
   CHECK(s.canary_weight == 0);
-  CHECK(s.green.process.pid == 0);
-  CHECK(s.blue.process.pid == 500);
+  CHECK(s.green.instance.process.pid == 0);
+  CHECK(s.blue.instance.process.pid == 500);
   CHECK(s.last_error == err);
 }
 

@@ -71,8 +71,10 @@ class Reader {
 
 json SlotToJson(const SlotState& s) {
   return {{"version", s.version},
-          {"pid", s.process.pid},
-          {"start_time", s.process.start_time}};
+          {"pid", s.instance.process.pid},
+          {"start_time", s.instance.process.start_time},
+          {"unit", s.instance.unit},
+          {"tag", s.instance.tag}};
 }
 
 bool SlotFromJson(const json& j, const char* name, SlotState* s,
@@ -88,9 +90,11 @@ bool SlotFromJson(const json& j, const char* name, SlotState* s,
   }
   Reader r(*it, std::string(name) + ".");
   r.String("version", &s->version);
-  r.Int("pid", &s->process.pid);
-  r.Uint64("start_time", &s->process.start_time);
-  if (r.ok() && s->process.pid < 0) r.Bad("pid", "0 or a process id");
+  r.Int("pid", &s->instance.process.pid);
+  r.Uint64("start_time", &s->instance.process.start_time);
+  r.String("unit", &s->instance.unit, false);
+  r.String("tag", &s->instance.tag, false);
+  if (r.ok() && s->instance.process.pid < 0) r.Bad("pid", "0 or a process id");
   *problem = r.problem();
   return r.ok();
 }
@@ -158,6 +162,7 @@ json StateToJson(const State& s) {
           {"step_count", s.step_count},
           {"steps", s.steps},
           {"generation", s.generation},
+          {"traffic_unknown", s.traffic_unknown},
           {"owner_pid", s.owner_pid},
           {"owner_start_time", s.owner_start_time},
           {"deploy_id", s.deploy_id},
@@ -193,6 +198,10 @@ bool StateFromJson(const json& j, State* out, std::string* err) {
   r.Int("step_index", &s.step_index);
   r.Int("step_count", &s.step_count);
   r.Uint64("generation", &s.generation);
+  if (const json* v = r.Field("traffic_unknown", false)) {
+    if (!v->is_boolean()) r.Bad("traffic_unknown", "true or false");
+    if (r.ok()) s.traffic_unknown = v->get<bool>();
+  }
   r.Int("owner_pid", &s.owner_pid);
   r.Uint64("owner_start_time", &s.owner_start_time);
   r.String("deploy_id", &s.deploy_id);
@@ -264,7 +273,7 @@ json SlotStatus(const State& s, const Config& c, const std::string& slot,
   return {{"slot", slot},
           {"version", st.version},
           {"port", c.PortOf(slot)},
-          {"pid", st.process.pid},
+          {"pid", st.instance.process.pid},
           {"weight", weight}};
 }
 
@@ -279,7 +288,7 @@ json StatusJson(const State& s, const Config& c) {
   if (!s.previous_slot.empty())
     previous = {{"slot", s.previous_slot},
                 {"version", s.previous_version},
-                {"pid", s.Slot(s.previous_slot).process.pid}};
+                {"pid", s.Slot(s.previous_slot).instance.process.pid}};
   return {{"service", c.service},
           {"phase", PhaseName(s.phase)},
           {"stable", SlotStatus(s, c, s.stable_slot, StableWeight(s))},
@@ -308,8 +317,9 @@ namespace {
 std::string SlotLine(const State& s, const Config& c, const char* role,
                      const std::string& slot, int weight) {
   const SlotState& st = s.Slot(slot);
-  std::string pid =
-      st.process.pid ? "pid " + std::to_string(st.process.pid) : "not running";
+  std::string pid = st.instance.process.pid
+                        ? "pid " + std::to_string(st.instance.process.pid)
+                        : "not running";
   return std::string(role) + ": " + (st.version.empty() ? "-" : st.version) +
          " in " + slot + " (port " + std::to_string(c.PortOf(slot)) + ", " +
          pid + "), " + std::to_string(weight) + "% of traffic\n";

@@ -12,6 +12,7 @@
 
 #include "controller/config.h"
 #include "controller/env.h"
+#include "controller/slot_runner.h"
 
 namespace bgctl {
 
@@ -33,7 +34,7 @@ bool ParsePhase(const std::string& name, Phase* phase);
 
 struct SlotState {
   std::string version;  // empty: nothing deployed in this slot
-  ProcessId process;    // pid 0: not running
+  Instance instance;    // what runs there (process pid 0: nothing known)
 };
 
 struct State {
@@ -45,7 +46,13 @@ struct State {
   int step_index = -1;    // index into the rollout's steps, -1 before the first
   int step_count = 0;
   uint64_t generation = 0;  // number of the last upstream-file write
-  int owner_pid = 0;        // the bgctl process driving the rollout (0: none)
+  // A switch was started and not confirmed (persisted before the switch, so
+  // also after a crash in the middle of one): nginx may serve the split of
+  // generation `generation` or the one before. canary_weight is the last
+  // confirmed weight. The next switch puts file, nginx and state back in
+  // agreement.
+  bool traffic_unknown = false;
+  int owner_pid = 0;  // the bgctl process driving the rollout (0: none)
   uint64_t owner_start_time = 0;
   std::string deploy_id;      // id of the current/last deploy
   std::string previous_slot;  // after a promotion: the old version's slot

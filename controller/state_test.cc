@@ -10,6 +10,7 @@
 
 namespace {
 
+using bgctl::Instance;
 using bgctl::Phase;
 using bgctl::State;
 using nlohmann::json;
@@ -41,8 +42,11 @@ State Progressing() {
   s.phase = Phase::kProgressing;
   s.stable_slot = "blue";
   s.canary_slot = "green";
-  s.blue = {"v1", {1234, 99887766}};
-  s.green = {"v2", {5678, 99887799}};
+  s.blue = {"v1", Instance{{1234, 99887766}, "", "0a1b2c3d4e5f6a7b"}};
+  s.green = {"v2", Instance{{5678, 99887799},
+                            "bgctl-demo-green.service",
+                            "f0e1d2c3b4a59687"}};
+  s.traffic_unknown = true;
   s.canary_weight = 10;
   s.step_index = 0;
   s.step_count = 3;
@@ -135,8 +139,8 @@ TEST_CASE("a saved state loads back identical and is private to the owner",
   REQUIRE(bgctl::LoadState(bgctl::RealFileSystem(), path, &back, &err));
   CHECK(bgctl::StateToJson(back) == bgctl::StateToJson(s));
   CHECK(back.phase == Phase::kPromoted);
-  CHECK(back.green.process.pid == 5678);
-  CHECK(back.green.process.start_time == 99887799);
+  CHECK(back.green.instance.process.pid == 5678);
+  CHECK(back.green.instance.process.start_time == 99887799);
   CHECK(back.steps == std::vector<int>{10, 50, 100});
   CHECK(back.generation == 18446744073709551000ull);
   CHECK(back.previous_expires_ms == 1700000300000);

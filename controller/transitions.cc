@@ -2,43 +2,64 @@
 
 #include <algorithm>
 
-#include "controller/backend.h"
-#include "controller/nginx.h"
+#include "controller/failpoint.h"
+#include "controller/placeholders.h"
+#include "controller/slot_runner.h"
 
 namespace bgctl {
 
 bool Persist(RolloutContext* ctx, State* state, std::string* err) {
   state->updated_at_ms = ctx->env.clock->WallMs();
-  if (SaveState(ctx->env.fs, ctx->state_path, *state, err)) return true;
+  if (SaveState(ctx->env.fs, ctx->state_path, *state, err)) {
+    Failpoint("persisted");
+    return true;
+  }
   ctx->out->Error(*err);
   return false;
 }
 
-bool SwitchTraffic(RolloutContext* ctx, State* state, int canary_weight,
-                   std::string* err) {
-  const Config& cfg = *ctx->config;
-  int stable_port = cfg.PortOf(state->stable_slot);
-  int canary_port = cfg.PortOf(state->canary_slot);
-  if (canary_port == 0) canary_weight = 0;  // no canary: stable only
-  if (stable_port == 0 && canary_weight == 0) {
+TrafficSplit SplitOf(const Config& config, const State& state,
+                     int canary_weight) {
+  TrafficSplit split;
+  if (int port = config.PortOf(state.stable_slot))
+    split.stable.push_back({"127.0.0.1", port});
+  if (int port = config.PortOf(state.canary_slot))
+    split.canary.push_back({"127.0.0.1", port});
+  split.canary_weight = canary_weight;
+  split.rollout_id = state.canary_slot.empty() ? "" : state.deploy_id;
+  return split;
+}
+
+SwitchOutcome SwitchTraffic(RolloutContext* ctx, State* state,
+                            int canary_weight, std::string* err) {
+  TrafficSplit split = SplitOf(*ctx->config, *state, canary_weight);
+  if (split.stable.empty() && split.canary.empty()) {
     *err = "nothing to send traffic to: no stable version and no canary";
-    return false;
+    return SwitchOutcome::kRejected;
   }
-  // Reserve the generation number first: never reuse one nginx may have seen.
+  canary_weight = EffectiveCanaryWeight(split);
+  // The intent first: a generation number nginx has never seen, and the
+  // split unknown until the switch says otherwise.
   uint64_t probed = 0;
   std::string probe_err;
-  ctx->nginx->ProbeGeneration(&probed, &probe_err);
+  ctx->traffic->ServedGeneration(&probed, &probe_err);
   state->generation = std::max(state->generation, probed) + 1;
-  if (!Persist(ctx, state, err)) return false;
+  split.generation = state->generation;
+  const bool was_unknown = state->traffic_unknown;
+  state->traffic_unknown = true;
+  if (!Persist(ctx, state, err)) return SwitchOutcome::kRejected;
 
-  std::vector<UpstreamServer> servers =
-      ServersForSplit(stable_port, canary_port, canary_weight);
-  int64_t elapsed = 0;
-  if (!ctx->nginx->Apply(servers, state->generation, err, &elapsed))
-    return false;
-  state->canary_weight = canary_weight;
-  if (!Persist(ctx, state, err)) return false;
-  std::string text = canary_port == 0
+  SwitchResult r = ctx->traffic->Apply(split);
+  if (r.outcome == SwitchOutcome::kConfirmed) {
+    state->canary_weight = canary_weight;
+    state->traffic_unknown = false;
+  } else if (r.outcome == SwitchOutcome::kRejected) {
+    state->traffic_unknown = was_unknown;
+  }
+  *err = r.error;
+  if (!Persist(ctx, state, err)) return SwitchOutcome::kUnknown;
+  if (r.outcome != SwitchOutcome::kConfirmed) return r.outcome;
+  std::string text = split.canary.empty()
                          ? "traffic 100% on " + state->stable_slot
                          : "weight " + std::to_string(canary_weight) +
                                "% on canary " +
@@ -46,22 +67,60 @@ bool SwitchTraffic(RolloutContext* ctx, State* state, int canary_weight,
   ctx->out->Event("weight",
                   text + " confirmed (generation " +
                       std::to_string(state->generation) + ", " +
-                      std::to_string(elapsed) + " ms)",
+                      std::to_string(r.elapsed_ms) + " ms)",
                   {{"weight", canary_weight},
                    {"generation", state->generation},
-                   {"reload_ms", elapsed}});
+                   {"switch", ctx->traffic->Name()},
+                   {"switch_ms", r.elapsed_ms}});
+  return SwitchOutcome::kConfirmed;
+}
+
+bool StartSlot(RolloutContext* ctx, State* state, const std::string& slot,
+               const std::string& version, std::string* err) {
+  SlotState& s = state->Slot(slot);
+  s.version = version;
+  ctx->runner->Prepare(slot, &s.instance);
+  if (!Persist(ctx, state, err)) return false;
+  if (!ctx->runner->Start(slot, version, &s.instance, err)) {
+    s.instance = Instance();
+    std::string ignored;
+    Persist(ctx, state, &ignored);
+    return false;
+  }
+  if (!Persist(ctx, state, err)) return false;
+  ctx->out->Event("started",
+                  "started " + version + " (" + slot + ", port " +
+                      std::to_string(ctx->config->PortOf(slot)) + ") pid " +
+                      std::to_string(s.instance.process.pid),
+                  {{"slot", slot}, {"pid", s.instance.process.pid}});
   return true;
+}
+
+bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err) {
+  bool changed = false;
+  for (const std::string slot : {"blue", "green"}) {
+    SlotState& s = state->Slot(slot);
+    if (s.instance.tag.empty() || s.instance.process.pid != 0) continue;
+    if (!ctx->runner->Adopt(&s.instance)) continue;
+    changed = true;
+    ctx->out->Event("adopted",
+                    "found " + s.version + " (" + slot + ") running as pid " +
+                        std::to_string(s.instance.process.pid) +
+                        ", started by a bgctl that was interrupted",
+                    {{"slot", slot}, {"pid", s.instance.process.pid}});
+  }
+  return !changed || Persist(ctx, state, err);
 }
 
 bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
               std::string* err) {
   SlotState& s = state->Slot(slot);
-  if (s.process.pid == 0) return true;
+  if (s.instance.process.pid == 0 && s.instance.tag.empty()) return true;
+  if (s.instance.process.pid == 0) ctx->runner->Adopt(&s.instance);
   int64_t elapsed = 0;
-  StopOutcome outcome = StopBackend(ctx->env, ctx->config->backend.drain,
-                                    s.process, &elapsed, err);
-  std::string who =
-      s.version + " (" + slot + ", pid " + std::to_string(s.process.pid) + ")";
+  StopOutcome outcome = ctx->runner->Stop(s.instance, &elapsed, err);
+  std::string who = s.version + " (" + slot + ", pid " +
+                    std::to_string(s.instance.process.pid) + ")";
   switch (outcome) {
     case StopOutcome::kNotRunning:
       ctx->out->Event("stopped", who + " had already exited");
@@ -82,7 +141,7 @@ bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
       ctx->out->Error("could not stop " + who + ": " + *err);
       return false;
   }
-  s.process = ProcessId();
+  s.instance = Instance();
   return Persist(ctx, state, err);
 }
 

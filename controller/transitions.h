@@ -13,16 +13,19 @@
 #include "controller/history.h"
 #include "controller/output.h"
 #include "controller/state.h"
+#include "controller/traffic_switch.h"
 
 namespace bgctl {
 
-class Nginx;
+class SlotRunner;
+class TrafficSwitch;
 
 // Everything a state transition needs. Nothing here is owned.
 struct RolloutContext {
   const Config* config = nullptr;
   Env env;
-  Nginx* nginx = nullptr;
+  TrafficSwitch* traffic = nullptr;  // nginx.switch
+  SlotRunner* runner = nullptr;      // backend.runner
   Reporter* out = nullptr;
   // Set from a signal handler when bgctl is asked to stop; checked between
   // actions, never inside one. May be null.
@@ -41,12 +44,35 @@ struct RolloutContext {
 bool Persist(RolloutContext* ctx, State* state, std::string* err);
 
 // Puts `canary_weight` percent of traffic on state->canary_slot (0: stable
-// only, 100: canary only) and the rest on state->stable_slot. The generation
-// number is reserved in state.json before nginx sees it, so a number is never
-// reused after a crash. Returns true only once nginx confirmed the reload;
-// then state->canary_weight is updated and saved.
-bool SwitchTraffic(RolloutContext* ctx, State* state, int canary_weight,
-                   std::string* err);
+// only, 100: canary only) and the rest on state->stable_slot, through the
+// traffic switch. The intent is saved first: a new generation number (never
+// one nginx may have seen) and traffic_unknown, so a crash in the middle of
+// the switch leaves a state that says so. Then:
+//   kConfirmed  canary_weight = the new weight, traffic_unknown cleared;
+//   kRejected   nginx still serves what it served before: traffic_unknown
+//               as it was before the call, weight unchanged;
+//   kUnknown    traffic_unknown stays set;
+// and the state is saved. *err says why unless confirmed (a failed save
+// makes even a confirmed switch return kUnknown).
+SwitchOutcome SwitchTraffic(RolloutContext* ctx, State* state,
+                            int canary_weight, std::string* err);
+
+// The split `state` asks for with `canary_weight` on the canary.
+TrafficSplit SplitOf(const Config& config, const State& state,
+                     int canary_weight);
+
+// Starts `version` in `slot` through the runner, intent first: the new
+// Instance (tag, unit) is saved before the start and again with its process
+// after it. Reports "started ...". False with *err.
+bool StartSlot(RolloutContext* ctx, State* state, const std::string& slot,
+               const std::string& version, std::string* err);
+
+// After a crash between a start and the state write that records its
+// process: every slot whose Instance has a tag but no process gets the
+// process that start left running (SlotRunner::Adopt), reported and saved,
+// so the command that follows stops or uses it instead of leaving an orphan
+// that holds the slot's port. False only when the state cannot be saved.
+bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err);
 
 // Drains and stops the instance in `slot` (if one runs) and clears its pid in
 // the state. Reports how long the drain took. Returns false if it could not

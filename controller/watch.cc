@@ -34,7 +34,8 @@ int WeightOf(const State& s, const std::string& slot) {
 std::string Role(const State& s, const std::string& slot) {
   if (slot == s.canary_slot) return "canary";
   if (slot == s.stable_slot) return "stable";
-  if (slot == s.previous_slot && s.Slot(slot).process.pid) return "previous";
+  if (slot == s.previous_slot && s.Slot(slot).instance.process.pid)
+    return "previous";
   return "-";
 }
 
@@ -55,8 +56,8 @@ std::string SlotLine(const WatchFrame& f, const Config& cfg,
                   "%5.1f%% 5xx  p99 %6.1f ms\n",
                   slot.c_str(), Role(f.state, slot).c_str(),
                   s.version.empty() ? "-" : s.version.c_str(), cfg.PortOf(slot),
-                  s.process.pid, Bar(weight, 20).c_str(), weight, rps, err,
-                  t.latency.Percentile(99));
+                  s.instance.process.pid, Bar(weight, 20).c_str(), weight, rps,
+                  err, t.latency.Percentile(99));
   } else {
     std::snprintf(line, sizeof line,
                   " %s=%s:%s:%d%%:%.1frps:%.1f%%5xx:p99=%.1fms", slot.c_str(),

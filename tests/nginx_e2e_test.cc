@@ -1,6 +1,6 @@
-// End-to-end tests of the shipped nginx template and of Nginx::Apply against
-// a real nginx (tests/support/nginx_fixture.h) in front of small in-process
-// httplib backends.
+// End-to-end tests of the shipped nginx template and of ReloadSwitch::Apply
+// against a real nginx (tests/support/nginx_fixture.h) in front of small
+// in-process httplib backends.
 #include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "controller/env.h"
-#include "controller/nginx.h"
+#include "controller/reload_switch.h"
 #include "controller/sockets.h"
 #include "tests/support/nginx_fixture.h"
 #include "tests/support/ports.h"
@@ -161,7 +161,7 @@ TEST_CASE(
         RenderPlaceholderUpstream(kName, placeholder_port));
   CHECK(WaitForWorkers(nginx, 2).size() == 2);
 
-  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
   uint64_t generation = 99;
   REQUIRE(ctl.ProbeGeneration(&generation, &err));
   CHECK(generation == 0);
@@ -187,7 +187,7 @@ TEST_CASE(
   NginxFixture nginx;
   std::string err;
   REQUIRE(nginx.Start(kName, a.port(), &err));
-  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
 
   int64_t elapsed = -1;
   REQUIRE(ctl.Apply({{a.port(), 100}}, 1, &err, &elapsed));
@@ -224,7 +224,7 @@ TEST_CASE("access-log lines are JSON with every documented field",
   NginxFixture nginx;
   std::string err;
   REQUIRE(nginx.Start(kName, a.port(), &err));
-  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
   REQUIRE(ctl.Apply({{a.port(), 100}}, 1, &err));
 
   double before = TestEnv().clock->WallMs() / 1000.0;
@@ -311,14 +311,15 @@ TEST_CASE(
   NginxFixture nginx;
   std::string err;
   REQUIRE(nginx.Start(kName, a.port(), &err));
-  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
   REQUIRE(ctl.Apply({{a.port(), 100}}, 1, &err));
   std::string before = ReadWholeFile(nginx.upstream_file());
   std::vector<pid_t> workers = WaitForWorkers(nginx, 2);
 
   // A misconfigured upstream name: nginx.conf proxies to kName, which the
   // new file no longer defines, so `nginx -t` fails.
-  Nginx wrong(nginx.MakeConfig("renamed_backend"), nginx.prefix(), TestEnv());
+  ReloadSwitch wrong(nginx.MakeConfig("renamed_backend"), nginx.prefix(),
+                     TestEnv());
   CHECK_FALSE(wrong.Apply({{b.port(), 100}}, 2, &err));
   // nginx logs to stderr in its full format (time, pid), hence a pattern.
   std::string conf = nginx.nginx_conf();
@@ -354,7 +355,7 @@ TEST_CASE(
   NginxFixture nginx;
   std::string err;
   REQUIRE(nginx.Start(kName, stable.port(), &err));
-  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
   REQUIRE(
       ctl.Apply(ServersForSplit(stable.port(), canary.port(), 10), 1, &err));
   REQUIRE(WaitForWorkers(nginx, 2).size() == 2);
@@ -387,7 +388,7 @@ TEST_CASE(
   NginxFixture nginx;
   std::string err;
   REQUIRE(nginx.Start(kName, good.port(), &err));
-  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
   std::string f = "127.0.0.1:" + std::to_string(failing.port());
   std::string g = "127.0.0.1:" + std::to_string(good.port());
   // Equal weights: the first pick after a reload (which resets the zone) is
@@ -435,7 +436,7 @@ TEST_CASE(
   NginxFixture nginx;
   std::string err;
   REQUIRE(nginx.Start(kName, a.port(), &err));
-  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
   SocketInspector* inspector = RealSocketInspector();
   for (uint64_t generation = 1; generation <= 5; ++generation) {
     INFO("generation " << generation);
@@ -501,7 +502,7 @@ TEST_CASE(
   NginxFixture nginx;
   std::string err;
   REQUIRE(nginx.Start(kName, a.port(), &err));
-  Nginx ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
+  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
   uint64_t generation = 0;
   struct Mode {
     const char* name;
@@ -542,8 +543,9 @@ TEST_CASE(
       WaitForWorkers(nginx, 2);
     }
     std::ostringstream out;
-    out << "Nginx::Apply confirmed by " << mode.name << ": " << Median(times)
-        << "; previous generation in " << wrong << " of 500 connections after";
+    out << "ReloadSwitch::Apply confirmed by " << mode.name << ": "
+        << Median(times) << "; previous generation in " << wrong
+        << " of 500 connections after";
     WARN(out.str());
   }
   // What one look at the listener costs (a scan of /proc).

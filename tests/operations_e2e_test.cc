@@ -192,7 +192,7 @@ TEST_CASE(
   LoadReport report = load.Stop();
   INFO(r.out << r.err << Failures(report));
   CHECK(r.exit_code == 0);
-  CHECK(r.out.find("restarted v1") != std::string::npos);
+  CHECK(r.out.find("started v1 (blue") != std::string::npos);
   CHECK(r.out.find("healthy after") != std::string::npos);
   CHECK(report.errors == 0);
   CHECK(report.ok == report.sent);

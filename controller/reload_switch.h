@@ -1,9 +1,10 @@
-// bgctl's side of nginx: renders the upstream file it owns, installs it
-// (config test, reload, restore on failure) and confirms the reload through
-// the generation probe (CONTRACT.md, "What a user's own nginx.conf needs";
+// nginx.switch: reload, the traffic switch that works with any nginx:
+// rewrites the upstream file (upstream_file.h), tests the config, reloads
+// nginx and confirms the reload through the generation probe and nginx's
+// processes (CONTRACT.md, "What a user's own nginx.conf needs";
 // nginx/README.md). All side effects go through env.h.
-#ifndef BGCTL_CONTROLLER_NGINX_H_
-#define BGCTL_CONTROLLER_NGINX_H_
+#ifndef BGCTL_CONTROLLER_RELOAD_SWITCH_H_
+#define BGCTL_CONTROLLER_RELOAD_SWITCH_H_
 
 #include <cstdint>
 #include <string>
@@ -12,53 +13,26 @@
 #include "controller/config.h"
 #include "controller/env.h"
 #include "controller/sockets.h"
+#include "controller/traffic_switch.h"
+#include "controller/upstream_file.h"
 
 namespace bgctl {
 
-// One `server 127.0.0.1:PORT weight=W;` line.
-struct UpstreamServer {
-  int port = 0;
-  int weight = 0;  // 1..100
-};
-
-// The servers for a traffic split, stable first:
-//   canary_weight <= 0   -> stable only, weight 100
-//   canary_weight >= 100 -> canary only, weight 100
-//   otherwise            -> stable 100-w, canary w
-//   stable_port == 0 (nothing stable yet) -> canary only, weight 100.
-// Precondition: stable_port != 0 or canary_port != 0, and canary_port != 0
-// when canary_weight > 0. Never returns an empty list for valid input.
-std::vector<UpstreamServer> ServersForSplit(int stable_port, int canary_port,
-                                            int canary_weight);
-
-// The upstream file's text, for generation N:
-//   # written by bgctl, generation N; do not edit
-//   upstream NAME {
-//       zone NAME 64k;
-//       server 127.0.0.1:PORT weight=W;    (one line per server, in order)
-//       keepalive 32;
-//   }
-//   map $host $bgctl_generation {
-//       default "N";
-//   }
-// Precondition: servers non-empty, every weight >= 1 (nginx rejects an empty
-// upstream and weight=0).
-std::string RenderUpstream(const std::string& upstream_name,
-                           const std::vector<UpstreamServer>& servers,
-                           uint64_t generation);
-
-// The placeholder upstream file for before the first deploy: generation 0,
-// one server 127.0.0.1:PORT marked `down` (nginx answers 502 without
-// connecting). scripts/nginx-prefix.sh writes exactly this text.
-std::string RenderPlaceholderUpstream(const std::string& upstream_name,
-                                      int port);
-
 // Installs upstream files into a running nginx and confirms each reload.
 // Keeps pointers from `env`; the config is copied.
-class Nginx {
+class ReloadSwitch : public TrafficSwitch {
  public:
   // `workdir` is where the test and reload commands run (Config::dir).
-  Nginx(const NginxConfig& cfg, const std::string& workdir, Env env);
+  ReloadSwitch(const NginxConfig& cfg, const std::string& workdir, Env env);
+
+  const char* Name() const override { return "reload"; }
+  // Apply() below for ServersFor(split); its outcome is kConfirmed when it
+  // returns true, kRejected when it failed at steps 1-3 and the previous
+  // file is back, kUnknown otherwise (not confirmed, or the previous file
+  // could not be put back). confirmed_by is "exact" or "settle".
+  SwitchResult Apply(const TrafficSplit& split) override;
+  // ProbeGeneration().
+  bool ServedGeneration(uint64_t* generation, std::string* err) override;
 
   // How long Apply waits for the reload to be confirmed (default 5000 ms),
   // how long the probe must keep answering the new generation when the
@@ -124,6 +98,8 @@ class Nginx {
   // written. Sets *elapsed_ms (if non-null) to the time taken, success or not.
   bool Apply(const std::vector<UpstreamServer>& servers, uint64_t generation,
              std::string* err, int64_t* elapsed_ms = nullptr);
+  // The outcome of the last Apply (kUnknown before any).
+  SwitchOutcome last_outcome() const { return last_outcome_; }
 
   // Runs the test command against the files as they are now. False with
   // *err = "nginx config test failed: <output>" when it fails.
@@ -153,7 +129,8 @@ class Nginx {
                   std::string* err);
   // Puts `previous` back (or removes the file when !had_previous); on failure
   // appends the reason to *err.
-  void Restore(bool had_previous, const std::string& previous,
+  // Returns false when the file could not be put back.
+  bool Restore(bool had_previous, const std::string& previous,
                std::string* err);
   // One probe. Returns true when it answered 200 with a number, setting
   // *generation; otherwise *answer describes what it got.
@@ -171,8 +148,10 @@ class Nginx {
   int64_t command_timeout_ms_ = 30000;
   SocketInspector* inspector_ = RealSocketInspector();
   bool last_exact_ = false;
+  SwitchOutcome last_outcome_ = SwitchOutcome::kUnknown;
+  bool last_run_timed_out_ = false;  // set by RunChecked
 };
 
 }  // namespace bgctl
 
-#endif  // BGCTL_CONTROLLER_NGINX_H_
+#endif  // BGCTL_CONTROLLER_RELOAD_SWITCH_H_

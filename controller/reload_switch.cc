@@ -1,6 +1,8 @@
-#include "controller/nginx.h"
+#include "controller/reload_switch.h"
 
 #include <algorithm>
+
+#include "controller/failpoint.h"
 
 namespace bgctl {
 
@@ -23,37 +25,6 @@ bool ParseGeneration(const std::string& text, uint64_t* value) {
     v = v * 10 + static_cast<uint64_t>(c - '0');
   }
   *value = v;
-  return true;
-}
-
-std::string Header(uint64_t generation) {
-  return "# written by bgctl, generation " + std::to_string(generation) +
-         "; do not edit\n";
-}
-
-std::string GenerationMap(uint64_t generation) {
-  return "map $host $bgctl_generation {\n    default \"" +
-         std::to_string(generation) + "\";\n}\n";
-}
-
-bool CheckServers(const std::vector<UpstreamServer>& servers,
-                  std::string* err) {
-  if (servers.empty()) {
-    *err = "invalid upstream: no servers";
-    return false;
-  }
-  for (const UpstreamServer& s : servers) {
-    if (s.port < 1 || s.port > 65535) {
-      *err = "invalid upstream: port " + std::to_string(s.port) +
-             " (must be 1-65535)";
-      return false;
-    }
-    if (s.weight < 1 || s.weight > 100) {
-      *err = "invalid upstream: weight " + std::to_string(s.weight) +
-             " for port " + std::to_string(s.port) + " (must be 1-100)";
-      return false;
-    }
-  }
   return true;
 }
 
@@ -90,40 +61,7 @@ std::string Where(const NginxConfig& cfg) {
 
 }  // namespace
 
-std::vector<UpstreamServer> ServersForSplit(int stable_port, int canary_port,
-                                            int canary_weight) {
-  if (stable_port == 0 || canary_weight >= 100) return {{canary_port, 100}};
-  if (canary_weight <= 0) return {{stable_port, 100}};
-  return {{stable_port, 100 - canary_weight}, {canary_port, canary_weight}};
-}
-
-std::string RenderUpstream(const std::string& upstream_name,
-                           const std::vector<UpstreamServer>& servers,
-                           uint64_t generation) {
-  std::string text = Header(generation);
-  text += "upstream " + upstream_name + " {\n";
-  text += "    zone " + upstream_name + " 64k;\n";
-  for (const UpstreamServer& s : servers) {
-    text += "    server 127.0.0.1:" + std::to_string(s.port) +
-            " weight=" + std::to_string(s.weight) + ";\n";
-  }
-  text += "    keepalive 32;\n}\n";
-  text += GenerationMap(generation);
-  return text;
-}
-
-std::string RenderPlaceholderUpstream(const std::string& upstream_name,
-                                      int port) {
-  std::string text = Header(0);
-  text += "upstream " + upstream_name + " {\n";
-  text += "    zone " + upstream_name + " 64k;\n";
-  text += "    server 127.0.0.1:" + std::to_string(port) + " down;\n";
-  text += "    keepalive 32;\n}\n";
-  text += GenerationMap(0);
-  return text;
-}
-
-struct Nginx::Watch {
+struct ReloadSwitch::Watch {
   bool exact = false;   // old workers known: confirm by their release
   std::string why_not;  // when !exact, why (empty: no inspector)
   SocketHolder master;
@@ -132,43 +70,77 @@ struct Nginx::Watch {
   std::vector<SocketHolder> holding;      // those still holding the listener
 };
 
-Nginx::Nginx(const NginxConfig& cfg, const std::string& workdir, Env env)
+ReloadSwitch::ReloadSwitch(const NginxConfig& cfg, const std::string& workdir,
+                           Env env)
     : cfg_(cfg), workdir_(workdir), env_(env) {}
 
-bool Nginx::Apply(const std::vector<UpstreamServer>& servers,
-                  uint64_t generation, std::string* err, int64_t* elapsed_ms) {
+bool ReloadSwitch::Apply(const std::vector<UpstreamServer>& servers,
+                         uint64_t generation, std::string* err,
+                         int64_t* elapsed_ms) {
   int64_t start = env_.clock->NowMs();
   Watch watch;
+  // Install sets kRejected or kUnknown when it fails; Confirm can only
+  // leave the switch unknown.
+  last_outcome_ = SwitchOutcome::kUnknown;
   bool ok = Install(servers, generation, &watch, err) &&
             Confirm(generation, &watch, err);
-  if (ok) last_exact_ = watch.exact;
+  if (ok) {
+    last_exact_ = watch.exact;
+    last_outcome_ = SwitchOutcome::kConfirmed;
+  }
   if (elapsed_ms != nullptr) *elapsed_ms = env_.clock->NowMs() - start;
   return ok;
 }
 
-bool Nginx::Install(const std::vector<UpstreamServer>& servers,
-                    uint64_t generation, Watch* watch, std::string* err) {
+SwitchResult ReloadSwitch::Apply(const TrafficSplit& split) {
+  SwitchResult r;
+  if (Apply(ServersFor(split), split.generation, &r.error, &r.elapsed_ms)) {
+    r.outcome = SwitchOutcome::kConfirmed;
+    r.confirmed_by = last_exact_ ? "exact" : "settle";
+    r.error.clear();
+  } else {
+    r.outcome = last_outcome_;
+  }
+  return r;
+}
+
+bool ReloadSwitch::ServedGeneration(uint64_t* generation, std::string* err) {
+  return ProbeGeneration(generation, err);
+}
+
+bool ReloadSwitch::Install(const std::vector<UpstreamServer>& servers,
+                           uint64_t generation, Watch* watch,
+                           std::string* err) {
+  last_outcome_ = SwitchOutcome::kRejected;
   if (!CheckServers(servers, err)) return false;
   const std::string& path = cfg_.upstream_file;
   std::string previous;
   bool had_previous = env_.fs->Exists(path);
   if (had_previous && !env_.fs->ReadFile(path, &previous, err)) return false;
 
+  // A failed atomic write leaves the previous file as it was.
   std::string text = RenderUpstream(cfg_.upstream_name, servers, generation);
   if (!env_.fs->WriteFileAtomic(path, text, err)) return false;
+  Failpoint("upstream-written");
   if (!RunChecked(cfg_.test_command, "nginx config test", err)) {
-    Restore(had_previous, previous, err);
+    if (!Restore(had_previous, previous, err))
+      last_outcome_ = SwitchOutcome::kUnknown;
     return false;
   }
   WatchWorkers(watch);
-  if (!RunChecked(cfg_.reload_command, "nginx reload", err)) {
-    Restore(had_previous, previous, err);
+  bool reloaded = RunChecked(cfg_.reload_command, "nginx reload", err);
+  Failpoint("reload-sent");
+  if (!reloaded) {
+    // A reload command that timed out may have signalled nginx already.
+    if (!Restore(had_previous, previous, err) || last_run_timed_out_)
+      last_outcome_ = SwitchOutcome::kUnknown;
     return false;
   }
+  last_outcome_ = SwitchOutcome::kUnknown;
   return true;
 }
 
-void Nginx::WatchWorkers(Watch* w) {
+void ReloadSwitch::WatchWorkers(Watch* w) {
   if (inspector_ == nullptr) return;
   Listener listener;
   if (!inspector_->FindListener(cfg_.probe_host, cfg_.probe_port, &listener,
@@ -201,7 +173,7 @@ void Nginx::WatchWorkers(Watch* w) {
   w->exact = true;
 }
 
-void Nginx::CheckReleased(Watch* w) {
+void ReloadSwitch::CheckReleased(Watch* w) {
   std::vector<SocketHolder> still;
   for (const SocketHolder& h : w->holding) {
     bool holds = false;
@@ -216,7 +188,7 @@ void Nginx::CheckReleased(Watch* w) {
   w->holding = still;
 }
 
-bool Nginx::CheckNewWorkers(Watch* w) {
+bool ReloadSwitch::CheckNewWorkers(Watch* w) {
   Listener now;
   std::string why;
   bool master = false, new_worker = false;
@@ -240,25 +212,26 @@ bool Nginx::CheckNewWorkers(Watch* w) {
   return false;
 }
 
-bool Nginx::Test(std::string* err) {
+bool ReloadSwitch::Test(std::string* err) {
   return RunChecked(cfg_.test_command, "nginx config test", err);
 }
 
-bool Nginx::ProbeGeneration(uint64_t* generation, std::string* err) {
+bool ReloadSwitch::ProbeGeneration(uint64_t* generation, std::string* err) {
   std::string answer;
   if (ProbeOnce(2000, generation, &answer)) return true;
   *err = "nginx probe " + cfg_.probe_url + ": " + answer;
   return false;
 }
 
-bool Nginx::RunChecked(const std::vector<std::string>& argv,
-                       const std::string& what, std::string* err) {
+bool ReloadSwitch::RunChecked(const std::vector<std::string>& argv,
+                              const std::string& what, std::string* err) {
   if (argv.empty()) {
     *err = what + " failed: no command configured";
     return false;
   }
   RunResult result;
   std::string run_err;
+  last_run_timed_out_ = false;
   if (!env_.processes->Run(argv, workdir_, command_timeout_ms_, &result,
                            &run_err)) {
     *err = what + " failed: " + run_err;
@@ -266,6 +239,7 @@ bool Nginx::RunChecked(const std::vector<std::string>& argv,
   }
   std::string output = Trim(result.output);
   if (result.timed_out) {
+    last_run_timed_out_ = true;
     *err = what + " failed: timed out after " +
            std::to_string(command_timeout_ms_) + "ms" +
            (output.empty() ? "" : ": " + output);
@@ -280,8 +254,8 @@ bool Nginx::RunChecked(const std::vector<std::string>& argv,
   return true;
 }
 
-void Nginx::Restore(bool had_previous, const std::string& previous,
-                    std::string* err) {
+bool ReloadSwitch::Restore(bool had_previous, const std::string& previous,
+                           std::string* err) {
   std::string restore_err;
   bool ok = had_previous ? env_.fs->WriteFileAtomic(cfg_.upstream_file,
                                                     previous, &restore_err)
@@ -289,10 +263,11 @@ void Nginx::Restore(bool had_previous, const std::string& previous,
   if (!ok) {
     *err += "; restoring " + cfg_.upstream_file + " failed too: " + restore_err;
   }
+  return ok;
 }
 
-bool Nginx::ProbeOnce(int64_t timeout_ms, uint64_t* generation,
-                      std::string* answer) {
+bool ReloadSwitch::ProbeOnce(int64_t timeout_ms, uint64_t* generation,
+                             std::string* answer) {
   HttpResponse response;
   std::string probe_err;
   if (!env_.http->Get(cfg_.probe_host, cfg_.probe_port, cfg_.probe_path,
@@ -313,7 +288,7 @@ bool Nginx::ProbeOnce(int64_t timeout_ms, uint64_t* generation,
   return true;
 }
 
-bool Nginx::Confirm(uint64_t generation, Watch* w, std::string* err) {
+bool ReloadSwitch::Confirm(uint64_t generation, Watch* w, std::string* err) {
   int64_t start = env_.clock->NowMs();
   int64_t streak_start = -1;  // first answer of the current run of new ones
   std::string answer;

@@ -1,7 +1,7 @@
-// StartBackend and StopBackend: with real processes (sh -c as the child
+// ProcessSlotRunner and StopProcess: with real processes (sh -c as the child
 // program, to build backends that drain or ignore signals), and with fakes
 // for the exact timing of the stop sequence.
-#include "controller/backend.h"
+#include "controller/process_slot_runner.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,6 +12,7 @@
 #include <set>
 #include <vector>
 
+#include "controller/fake_env.h"
 #include "controller/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -62,6 +63,23 @@ Config TestConfig(const std::string& dir) {
   return cfg;
 }
 
+// An instance the real runner started, and its log.
+struct Started {
+  Instance instance;
+  ProcessId process;
+  std::string log_path;
+};
+
+bool StartBackend(Env env, const Config& cfg, const std::string& slot,
+                  const std::string& version, Started* out, std::string* err) {
+  ProcessSlotRunner runner(cfg, env);
+  runner.Prepare(slot, &out->instance);
+  out->log_path = runner.LogPath(slot);
+  if (!runner.Start(slot, version, &out->instance, err)) return false;
+  out->process = out->instance.process;
+  return true;
+}
+
 DrainConfig Drain(int sig, int64_t timeout_ms) {
   DrainConfig drain;
   drain.signal = sig;
@@ -72,7 +90,7 @@ DrainConfig Drain(int sig, int64_t timeout_ms) {
 TEST_CASE(
     "a backend starts with its placeholders, environment and working folder "
     "and logs to state_dir/logs/<slot>.log",
-    "[backend]") {
+    "[process_runner]") {
   testing::TempDir dir;
   FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
@@ -82,7 +100,7 @@ TEST_CASE(
       "echo slot={slot} version={version} port={port} {other}; "
       "echo env=$BGCTL_SLOT/$BGCTL_VERSION/$BGCTL_PORT/$APP_ENV; pwd; "
       "exec sleep 30"};
-  StartedBackend started;
+  Started started;
   std::string err;
   REQUIRE(StartBackend(env, cfg, "green", "v2", &started, &err));
   ProcessGuard guard(started.process);
@@ -98,19 +116,19 @@ TEST_CASE(
             dir.path() + "\n");
   CHECK(env.processes->IsAlive(started.process));
   int64_t elapsed = 0;
-  CHECK(StopBackend(env, Drain(SIGTERM, 5000), started.process, &elapsed,
+  CHECK(StopProcess(env, Drain(SIGTERM, 5000), started.process, &elapsed,
                     &err) == StopOutcome::kExited);
 }
 
 TEST_CASE(
     "starting a backend in an unknown slot or from a missing program fails",
-    "[backend]") {
+    "[process_runner]") {
   testing::TempDir dir;
   FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
   Config cfg = TestConfig(dir.path());
   cfg.backend.command = {"bin/backend-{version}", "--port", "{port}"};
-  StartedBackend started;
+  Started started;
   std::string err;
   CHECK_FALSE(StartBackend(env, cfg, "red", "v1", &started, &err));
   CHECK(err == "unknown slot \"red\"");
@@ -120,7 +138,7 @@ TEST_CASE(
 }
 
 TEST_CASE("a backend that exits on the drain signal stops as exited quickly",
-          "[backend]") {
+          "[process_runner]") {
   testing::TempDir dir;
   FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
@@ -128,28 +146,27 @@ TEST_CASE("a backend that exits on the drain signal stops as exited quickly",
   cfg.backend.command = {"/bin/sh", "-c",
                          "trap 'echo draining; exit 0' TERM; echo ready; "
                          "while :; do sleep 0.05; done"};
-  StartedBackend started;
+  Started started;
   std::string err;
   REQUIRE(StartBackend(env, cfg, "blue", "v1", &started, &err));
   ProcessGuard guard(started.process);
   REQUIRE(testing::WaitForFileContains(started.log_path, "ready\n", 5000));
   int64_t elapsed = -1;
-  CHECK(StopBackend(env, Drain(SIGTERM, 5000), started.process, &elapsed,
+  CHECK(StopProcess(env, Drain(SIGTERM, 5000), started.process, &elapsed,
                     &err) == StopOutcome::kExited);
-  CHECK(elapsed >= 0);
   CHECK(elapsed < 1000);
   CHECK(err.empty());
   CHECK(testing::ReadWholeFile(started.log_path).find("draining\n") !=
         std::string::npos);
   CHECK_FALSE(env.processes->IsAlive(started.process));
   // Again, now that it is gone.
-  CHECK(StopBackend(env, Drain(SIGTERM, 5000), started.process, &elapsed,
+  CHECK(StopProcess(env, Drain(SIGTERM, 5000), started.process, &elapsed,
                     &err) == StopOutcome::kNotRunning);
   CHECK(elapsed == 0);
   CHECK(err.empty());
 }
 
-TEST_CASE("the configured drain signal is the one sent", "[backend]") {
+TEST_CASE("the configured drain signal is the one sent", "[process_runner]") {
   testing::TempDir dir;
   FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
@@ -158,13 +175,13 @@ TEST_CASE("the configured drain signal is the one sent", "[backend]") {
       "/bin/sh", "-c",
       "trap '' TERM; trap 'echo got-usr1; exit 0' USR1; echo ready; "
       "while :; do sleep 0.05; done"};
-  StartedBackend started;
+  Started started;
   std::string err;
   REQUIRE(StartBackend(env, cfg, "blue", "v1", &started, &err));
   ProcessGuard guard(started.process);
   REQUIRE(testing::WaitForFileContains(started.log_path, "ready\n", 5000));
   int64_t elapsed = -1;
-  CHECK(StopBackend(env, Drain(SIGUSR1, 5000), started.process, &elapsed,
+  CHECK(StopProcess(env, Drain(SIGUSR1, 5000), started.process, &elapsed,
                     &err) == StopOutcome::kExited);
   CHECK(elapsed < 1000);
   CHECK(testing::ReadWholeFile(started.log_path).find("got-usr1\n") !=
@@ -172,7 +189,7 @@ TEST_CASE("the configured drain signal is the one sent", "[backend]") {
 }
 
 TEST_CASE("a backend that ignores the drain signal is killed after the timeout",
-          "[backend]") {
+          "[process_runner]") {
   testing::TempDir dir;
   FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
@@ -180,13 +197,13 @@ TEST_CASE("a backend that ignores the drain signal is killed after the timeout",
   cfg.backend.command = {
       "/bin/sh", "-c",
       "trap '' TERM; echo ready; while :; do sleep 0.05; done"};
-  StartedBackend started;
+  Started started;
   std::string err;
   REQUIRE(StartBackend(env, cfg, "green", "v3", &started, &err));
   ProcessGuard guard(started.process);
   REQUIRE(testing::WaitForFileContains(started.log_path, "ready\n", 5000));
   int64_t elapsed = -1;
-  CHECK(StopBackend(env, Drain(SIGTERM, 300), started.process, &elapsed,
+  CHECK(StopProcess(env, Drain(SIGTERM, 300), started.process, &elapsed,
                     &err) == StopOutcome::kKilled);
   CHECK(elapsed >= 300);
   CHECK(elapsed < 1300);
@@ -194,113 +211,99 @@ TEST_CASE("a backend that ignores the drain signal is killed after the timeout",
   CHECK_FALSE(env.processes->IsAlive(started.process));
 }
 
-// Fakes for the exact stop sequence.
-class FakeClock : public Clock {
- public:
-  int64_t now = 0;
-  int64_t NowMs() override { return now; }
-  int64_t WallMs() override { return now; }
-  void SleepMs(int64_t ms) override { now += ms; }
-};
-
-class FakeRunner : public ProcessRunner {
- public:
-  bool alive = true;
-  std::set<int> fatal_signals;  // signals that end the process
-  std::vector<int> sent;
-  FakeClock* clock = nullptr;
-  int64_t dies_after_ms = -1;  // after a fatal signal; -1: at once
-  int64_t death_time = -1;
-
-  bool Spawn(const SpawnSpec&, ProcessId*, std::string*) override {
-    return false;
-  }
-  bool IsAlive(const ProcessId&) override {
-    if (death_time >= 0 && clock->now >= death_time) alive = false;
-    return alive;
-  }
-  bool Signal(const ProcessId& id, int sig, std::string* err) override {
-    if (!IsAlive(id)) {
-      *err = "process " + std::to_string(id.pid) + " is not running";
-      return false;
-    }
-    sent.push_back(sig);
-    if (fatal_signals.count(sig)) {
-      if (dies_after_ms < 0) {
-        alive = false;
-      } else if (death_time < 0) {
-        death_time = clock->now + dies_after_ms;
-      }
-    }
-    return true;
-  }
-  bool CpuTimeMs(const ProcessId&, int64_t*) override { return false; }
-  bool Run(const std::vector<std::string>&, const std::string&, int64_t,
-           RunResult*, std::string*) override {
-    return false;
-  }
-};
-
+// The exact stop sequence, on the fakes of fake_env.h.
 struct Fakes {
-  FakeClock clock;
-  FakeRunner runner;
-  Fakes() { runner.clock = &clock; }
-  Env env() {
-    Env e;
-    e.clock = &clock;
-    e.processes = &runner;
-    return e;
-  }
+  fake::FakeClock clock;
+  fake::FakeProcessRunner runner{&clock};
+  ProcessId process = runner.Adopt();
+  Env env() { return Env{&clock, nullptr, &runner, nullptr}; }
+  std::vector<int> Sent() { return runner.Process(process.pid).signals; }
 };
 
-const ProcessId kProcess{4242, 7};
-
-TEST_CASE("a stop waits for the drain, polling every 10 ms", "[backend]") {
+TEST_CASE("a stop waits for the drain, polling every 10 ms",
+          "[process_runner]") {
   Fakes f;
-  f.runner.fatal_signals = {SIGTERM};
-  f.runner.dies_after_ms = 125;
+  f.runner.Process(f.process.pid).drain_ms = 125;
   int64_t elapsed = -1;
   std::string err;
-  CHECK(StopBackend(f.env(), Drain(SIGTERM, 1000), kProcess, &elapsed, &err) ==
+  CHECK(StopProcess(f.env(), Drain(SIGTERM, 1000), f.process, &elapsed, &err) ==
         StopOutcome::kExited);
   CHECK(elapsed == 130);
-  CHECK(f.runner.sent == std::vector<int>{SIGTERM});
+  CHECK(f.Sent() == std::vector<int>{SIGTERM});
 }
 
-TEST_CASE("a stop sends SIGKILL exactly at the drain timeout", "[backend]") {
+TEST_CASE("a stop sends SIGKILL exactly at the drain timeout",
+          "[process_runner]") {
   Fakes f;
-  f.runner.fatal_signals = {SIGKILL};
+  f.runner.Process(f.process.pid).ignores_drain = true;
   int64_t elapsed = -1;
   std::string err;
-  CHECK(StopBackend(f.env(), Drain(SIGINT, 300), kProcess, &elapsed, &err) ==
+  CHECK(StopProcess(f.env(), Drain(SIGINT, 300), f.process, &elapsed, &err) ==
         StopOutcome::kKilled);
   CHECK(elapsed == 300);
-  CHECK(f.runner.sent == std::vector<int>{SIGINT, SIGKILL});
+  CHECK(f.Sent() == std::vector<int>{SIGINT, SIGKILL});
   CHECK(err.empty());
 }
 
 TEST_CASE("a process that survives SIGKILL for 2 s is a failed stop",
-          "[backend]") {
+          "[process_runner]") {
   Fakes f;
+  f.runner.Process(f.process.pid).ignores_drain = true;
+  f.runner.Process(f.process.pid).survives_kill = true;
   int64_t elapsed = -1;
   std::string err;
-  CHECK(StopBackend(f.env(), Drain(SIGTERM, 300), kProcess, &elapsed, &err) ==
+  CHECK(StopProcess(f.env(), Drain(SIGTERM, 300), f.process, &elapsed, &err) ==
         StopOutcome::kFailed);
   CHECK(elapsed == 2300);
-  CHECK(err == "process 4242 is still running 2s after SIGKILL");
-  CHECK(f.runner.sent == std::vector<int>{SIGTERM, SIGKILL});
+  CHECK(err == "process 500 is still running 2s after SIGKILL");
+  CHECK(f.Sent() == std::vector<int>{SIGTERM, SIGKILL});
 }
 
-TEST_CASE("stopping a process that is not running sends nothing", "[backend]") {
+TEST_CASE("stopping a process that is not running sends nothing",
+          "[process_runner]") {
   Fakes f;
-  f.runner.alive = false;
+  f.runner.Exit(f.process.pid);
   int64_t elapsed = -1;
   std::string err;
-  CHECK(StopBackend(f.env(), Drain(SIGTERM, 300), kProcess, &elapsed, &err) ==
+  CHECK(StopProcess(f.env(), Drain(SIGTERM, 300), f.process, &elapsed, &err) ==
         StopOutcome::kNotRunning);
   CHECK(elapsed == 0);
-  CHECK(f.runner.sent.empty());
+  CHECK(f.Sent().empty());
   CHECK(std::string(StopOutcomeName(StopOutcome::kKilled)) == "killed");
+}
+
+TEST_CASE(
+    "a start gives the instance its tag, and a process whose pid was never "
+    "recorded is found again by it",
+    "[process_runner]") {
+  fake::FakeClock clock;
+  fake::FakeFileSystem fs{&clock};
+  fake::FakeProcessRunner processes{&clock};
+  Config cfg = TestConfig("/srv/demo");
+  cfg.backend.command = {"bin/app", "--port", "{port}"};
+  ProcessSlotRunner runner(cfg, Env{&clock, &fs, &processes, nullptr});
+  Instance instance;
+  runner.Prepare("green", &instance);
+  CHECK(instance.tag.size() == 16);
+  CHECK(instance.process.pid == 0);
+  Instance other;
+  runner.Prepare("green", &other);
+  CHECK(other.tag != instance.tag);
+  std::string err;
+  REQUIRE(runner.Start("green", "v2", &instance, &err));
+  CHECK(processes.Process(instance.process.pid).spec.env.at("BGCTL_INSTANCE") ==
+        instance.tag);
+  // bgctl died before it recorded the pid: only the tag is known.
+  Instance recorded;
+  recorded.tag = instance.tag;
+  REQUIRE(runner.Adopt(&recorded));
+  CHECK(recorded.process.pid == instance.process.pid);
+  CHECK(recorded.process.start_time == instance.process.start_time);
+  processes.Exit(instance.process.pid);
+  Instance gone;
+  gone.tag = instance.tag;
+  CHECK_FALSE(runner.Adopt(&gone));
+  CHECK(gone.process.pid == 0);
 }
 
 }  // namespace

@@ -1,0 +1,21 @@
+// Kill points for crash-consistency tests: bgctl calls Failpoint(name) at
+// every boundary between persisting an intent and acting on it (after each
+// state write, after the canary is spawned, after the upstream file is
+// written, after nginx is told to reload, before a slot is signalled).
+// When the environment variable BGCTL_FAILPOINT says so, the process kills
+// itself there with SIGKILL, as a power cut or `kill -9` would:
+//   BGCTL_FAILPOINT=NAME      at the first hit of NAME
+//   BGCTL_FAILPOINT=NAME:N    at the N-th hit of NAME (N >= 1)
+//   BGCTL_FAILPOINT=*:N       at the N-th hit of any kill point
+// Before dying it writes "bgctl: failpoint NAME (hit N): killed\n" to
+// stderr. Without the variable a kill point costs one comparison.
+#ifndef BGCTL_CONTROLLER_FAILPOINT_H_
+#define BGCTL_CONTROLLER_FAILPOINT_H_
+
+namespace bgctl {
+
+void Failpoint(const char* name);
+
+}  // namespace bgctl
+
+#endif  // BGCTL_CONTROLLER_FAILPOINT_H_

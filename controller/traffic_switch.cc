@@ -1,0 +1,38 @@
+#include "controller/traffic_switch.h"
+
+#include <algorithm>
+
+#include "controller/reload_switch.h"
+
+namespace bgctl {
+
+int EffectiveCanaryWeight(const TrafficSplit& split) {
+  if (split.canary.empty()) return 0;
+  if (split.stable.empty()) return 100;
+  return std::clamp(split.canary_weight, 0, 100);
+}
+
+const char* SwitchOutcomeName(SwitchOutcome outcome) {
+  switch (outcome) {
+    case SwitchOutcome::kConfirmed:
+      return "confirmed";
+    case SwitchOutcome::kRejected:
+      return "rejected";
+    case SwitchOutcome::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::unique_ptr<TrafficSwitch> MakeTrafficSwitch(const Config& config,
+                                                 Env env) {
+  switch (config.nginx.switch_kind) {
+    case SwitchKind::kReload:
+      break;
+    case SwitchKind::kLua:
+      return nullptr;  // lua_switch.cc is not built yet
+  }
+  return std::make_unique<ReloadSwitch>(config.nginx, config.dir, env);
+}
+
+}  // namespace bgctl
