@@ -1,0 +1,83 @@
+// Reading nginx's effective configuration as `nginx -T` prints it: every
+// file nginx read, each after a "# configuration file PATH:" line, parsed
+// into directives that know their file and line, with `include` replaced by
+// what the included files hold. `bgctl validate` checks a user's config with
+// it and `bgctl init` finds the location that proxies a service. A parser of
+// nginx's syntax only: it never evaluates variables or conditions.
+#ifndef BGCTL_CONTROLLER_NGINX_CONF_H_
+#define BGCTL_CONTROLLER_NGINX_CONF_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "controller/env.h"
+
+namespace bgctl {
+
+// One directive: `name args...;` or `name args... { children }`.
+struct NginxDirective {
+  std::string name;
+  std::vector<std::string> args;  // quotes removed, escapes kept as written
+  std::string file;               // the file it is written in
+  int line = 0;                   // 1-based line of its name
+  bool block = false;             // had a { ... } block
+  std::vector<NginxDirective> children;
+  // The text between the braces of a *_by_lua_block directive (Lua, not
+  // nginx syntax: never parsed into children).
+  std::string lua;
+};
+
+// One file of a dump.
+struct NginxFile {
+  std::string path;
+  std::string text;
+};
+
+// Splits `nginx -T` output (stdout and stderr together) into its files, in
+// order; the first one is the main configuration. Lines before the first
+// "# configuration file" line (nginx's "syntax is ok" messages) are
+// dropped. False with *err when there is no file in it.
+bool SplitNginxDump(const std::string& output, std::vector<NginxFile>* files,
+                    std::string* err);
+
+// Parses one file's text. False with *err = "PATH:LINE: problem" for an
+// unterminated string or block, a '}' without '{', or a directive without
+// ';' at the end of the file.
+bool ParseNginxConf(const std::string& text, const std::string& path,
+                    std::vector<NginxDirective>* out, std::string* err);
+
+// Parses every file and returns the main file's directives with each
+// `include PATTERN;` replaced by the directives of the dumped files the
+// pattern names (glob patterns; a relative pattern is relative to the main
+// file's folder), in path order, recursively. An include that names no
+// dumped file is kept as it is. False with *err on a parse error.
+bool EffectiveNginxConf(const std::vector<NginxFile>& files,
+                        std::vector<NginxDirective>* out, std::string* err);
+
+// Calls `fn` for every directive under `root`, depth first, with the
+// chain of blocks it sits in (outermost first).
+void WalkNginxConf(const std::vector<NginxDirective>& root,
+                   const std::function<void(
+                       const NginxDirective& d,
+                       const std::vector<const NginxDirective*>& parents)>& fn);
+
+// "FILE:LINE" of a directive.
+std::string WhereIs(const NginxDirective& d);
+
+// The argv that dumps the configuration `test_command` tests: the same
+// program and options, with -t (or -tq) replaced by -T and -q dropped.
+// Empty when test_command has no -t.
+std::vector<std::string> DumpCommand(
+    const std::vector<std::string>& test_command);
+
+// Runs DumpCommand(test_command) in `workdir` and splits its output. False
+// with *err ("nginx -T failed: <output>") when it cannot run or fails.
+bool DumpNginxConf(ProcessRunner* runner,
+                   const std::vector<std::string>& test_command,
+                   const std::string& workdir, std::vector<NginxFile>* files,
+                   std::string* err);
+
+}  // namespace bgctl
+
+#endif  // BGCTL_CONTROLLER_NGINX_CONF_H_
