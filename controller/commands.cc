@@ -101,26 +101,22 @@ int OpenSession(const CommandLine& cl, Session* s) {
   if (!ReconcileInstances(&ctx, &s->state, &err))
     return Fail(s->out.get(), kExitFailed, err);
   if (s->state.phase == Phase::kProgressing) {
-    s->out->Error("the rollout driven by bgctl pid " +
-                  std::to_string(s->state.owner_pid) +
-                  " was interrupted; it is now phase interrupted");
-    s->state.phase = Phase::kInterrupted;
-    s->state.owner_pid = 0;
-    if (!Persist(&ctx, &s->state, &err))
+    if (!MarkInterrupted(&ctx, &s->state, &err))
       return Fail(s->out.get(), kExitFailed, err);
   }
   return kExitOk;
 }
 
-// Runs `op` inside a session and reports its outcome and the final status.
+// Runs `op` inside a session and reports the final status. `op` reports its
+// own errors (rollout.h). SIGINT/SIGTERM only set a flag that `op` checks
+// between actions.
 template <typename Op>
 int RunTransition(const CommandLine& cl, Op op) {
+  CatchStopSignals();
   Session s;
   if (int code = OpenSession(cl, &s)) return code;
   std::string err;
   ExitCode code = op(&s, &err);
-  if (code != kExitOk && code != kExitRolledBack && !err.empty())
-    s.out->Error(err);
   s.out->Set("status", StatusJson(s.state, s.config));
   s.out->Finish(code);
   return code;
@@ -129,27 +125,19 @@ int RunTransition(const CommandLine& cl, Op op) {
 int CmdDeploy(const CommandLine& cl) {
   std::string err;
   if (!ValidateVersion(cl.version, &err)) {
-    std::fprintf(stderr, "bgctl: %s\n", err.c_str());
-    return kExitUsage;
+    Reporter out(RealClock(), cl.json);
+    return Fail(&out, kExitUsage, err);
   }
-  CatchStopSignals();
-  Session s;
-  if (int code = OpenSession(cl, &s)) return code;
-  std::vector<StepConfig> steps;
-  if (cl.steps_given &&
-      !ParseStepsFlag(cl.steps, s.config.rollout, &steps, &err))
-    return Fail(s.out.get(), kExitUsage, "--steps: " + err);
-  ExitCode code = Deploy(&s.ctx, &s.state, cl.version, steps, &err);
-  if (code == kExitFailed && !err.empty() &&
-      s.state.phase != Phase::kRolledBack && s.state.phase != Phase::kAborted)
-    s.out->Error(err);
-  s.out->Set("status", StatusJson(s.state, s.config));
-  s.out->Finish(code);
-  return code;
+  return RunTransition(cl, [&](Session* s, std::string* e) {
+    std::vector<StepConfig> steps;
+    if (cl.steps_given &&
+        !ParseStepsFlag(cl.steps, s->config.rollout, &steps, e))
+      return Refuse(&s->ctx, kExitUsage, "--steps: " + *e, e);
+    return Deploy(&s->ctx, &s->state, cl.version, steps, e);
+  });
 }
 
 int CmdPromote(const CommandLine& cl) {
-  CatchStopSignals();
   return RunTransition(cl, [&](Session* s, std::string* err) {
     return Promote(&s->ctx, &s->state, cl.full, err);
   });
@@ -195,14 +183,72 @@ int CmdRetirePrevious(const CommandLine& cl) {
   return kExitBusy;
 }
 
+// Where traffic goes when the state cannot say (traffic_unknown): what the
+// upstream file holds (nginx serves it at its next start or reload) and
+// the generation nginx serves now. *text gets lines for humans ("" when the
+// traffic is known).
+nlohmann::json TrafficStatus(const State& state, const Config& cfg, Env env,
+                             std::string* text) {
+  text->clear();
+  if (!state.traffic_unknown) return {{"known", true}};
+  nlohmann::json j = {{"known", false}, {"generation", state.generation}};
+  std::string contents, err, file_text;
+  UpstreamFileContents file;
+  if (env.fs->ReadFile(cfg.nginx.upstream_file, &contents, &err) &&
+      ParseUpstreamFile(contents, cfg.nginx.upstream_name, &file, &err)) {
+    nlohmann::json servers = nlohmann::json::array();
+    for (const UpstreamServer& u : file.servers) {
+      std::string slot = u.port == cfg.blue_port    ? "blue"
+                         : u.port == cfg.green_port ? "green"
+                                                    : "";
+      servers.push_back(
+          {{"slot", slot}, {"port", u.port}, {"weight", u.weight}});
+      file_text += (file_text.empty() ? "" : ", ") +
+                   (slot.empty() ? "port" : slot + " port") + " " +
+                   std::to_string(u.port) + " weight " +
+                   std::to_string(u.weight);
+    }
+    j["file"] = {{"generation", file.generation}, {"servers", servers}};
+    file_text = "generation " + std::to_string(file.generation) + ": " +
+                (file_text.empty() ? "no server" : file_text);
+  } else {
+    j["file"] = {{"error", err}};
+    file_text = "unreadable: " + err;
+  }
+  std::unique_ptr<TrafficSwitch> sw = MakeTrafficSwitch(cfg, env);
+  uint64_t served = 0;
+  std::string served_text;
+  if (sw && sw->ServedGeneration(&served, &err)) {
+    j["served_generation"] = served;
+    served_text = "generation " + std::to_string(served);
+  } else {
+    j["served_generation"] = nullptr;
+    served_text = "unknown (" + err + ")";
+  }
+  *text = "traffic: UNKNOWN, the last switch (generation " +
+          std::to_string(state.generation) +
+          ") was not confirmed\n  the upstream file holds " + file_text +
+          "\n  nginx serves " + served_text +
+          "\n  `bgctl abort`, `bgctl promote` or the next deploy put nginx, "
+          "the file and the state back in agreement\n";
+  return j;
+}
+
 int CmdStatus(const CommandLine& cl) {
   Session s;
   if (int code = LoadSessionConfig(cl, &s)) return code;
   std::string err;
   if (cl.watch) {
     int64_t interval = 0;
-    if (!ParseDuration(cl.interval, &interval, &err) || interval <= 0)
+    if (!ParseDuration(cl.interval, &interval, &err))
       return Fail(s.out.get(), kExitUsage, "--interval: " + err);
+    if (interval <= 0)
+      return Fail(s.out.get(), kExitUsage,
+                  "--interval: must be greater than 0, got " + cl.interval);
+    if (cl.count < 0)
+      return Fail(s.out.get(), kExitUsage,
+                  "--count: must be 0 (until Ctrl-C) or more, got " +
+                      std::to_string(cl.count));
     return WatchStatus(s.config, s.env, interval, cl.count);
   }
   State state;
@@ -210,10 +256,14 @@ int CmdStatus(const CommandLine& cl) {
     return Fail(s.out.get(), kExitFailed, err);
   // Without the lock: a rollout whose owner is gone is shown as interrupted.
   if (OwnerGone(state, s.env.processes)) state.phase = Phase::kInterrupted;
+  std::string traffic_text;
+  nlohmann::json traffic = TrafficStatus(state, s.config, s.env, &traffic_text);
   if (cl.json) {
-    std::printf("%s\n", StatusJson(state, s.config).dump(2).c_str());
+    nlohmann::json j = StatusJson(state, s.config);
+    j["traffic"] = traffic;
+    std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::fputs(StatusText(state, s.config).c_str(), stdout);
+    std::fputs((StatusText(state, s.config) + traffic_text).c_str(), stdout);
   }
   return kExitOk;
 }

@@ -19,6 +19,7 @@ json HistoryEntryToJson(const HistoryEntry& e) {
           {"reason", e.reason},
           {"started_ms", e.started_ms},
           {"ended_ms", e.ended_ms},
+          {"ends", e.ends},
           {"steps_reached", e.steps_reached},
           {"steps_total", e.steps_total}};
 }
@@ -58,6 +59,7 @@ bool HistoryEntryFromJson(const json& j, HistoryEntry* out, std::string* err) {
       !Take(j, "version", false, &e.version, err) ||
       !Take(j, "from_version", false, &e.from_version, err) ||
       !Take(j, "reason", false, &e.reason, err) ||
+      !Take(j, "ends", false, &e.ends, err) ||
       !Take(j, "started_ms", false, &e.started_ms, err) ||
       !Take(j, "ended_ms", false, &e.ended_ms, err) ||
       !Take(j, "steps_reached", false, &e.steps_reached, err) ||

@@ -20,6 +20,7 @@ struct HistoryEntry {
   // promoted | rolled_back | aborted | failed | paused | interrupted
   std::string outcome;
   std::string reason;      // why it was rolled back / aborted / failed
+  std::string ends;        // abort, interrupted: the id of the deploy it ended
   int64_t started_ms = 0;  // wall clock
   int64_t ended_ms = 0;    // wall clock; 0 if it never ended
   int steps_reached = 0;

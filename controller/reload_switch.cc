@@ -128,14 +128,11 @@ bool ReloadSwitch::Install(const std::vector<UpstreamServer>& servers,
     return false;
   }
   WatchWorkers(watch);
+  // From here on nginx may take the new file, now or at its next start.
+  last_outcome_ = SwitchOutcome::kUnknown;
   bool reloaded = RunChecked(cfg_.reload_command, "nginx reload", err);
   Failpoint("reload-sent");
-  if (!reloaded) {
-    // A reload command that timed out may have signalled nginx already.
-    if (!Restore(had_previous, previous, err) || last_run_timed_out_)
-      last_outcome_ = SwitchOutcome::kUnknown;
-    return false;
-  }
+  if (!reloaded) return false;
   last_outcome_ = SwitchOutcome::kUnknown;
   return true;
 }
@@ -231,7 +228,6 @@ bool ReloadSwitch::RunChecked(const std::vector<std::string>& argv,
   }
   RunResult result;
   std::string run_err;
-  last_run_timed_out_ = false;
   if (!env_.processes->Run(argv, workdir_, command_timeout_ms_, &result,
                            &run_err)) {
     *err = what + " failed: " + run_err;
@@ -239,7 +235,6 @@ bool ReloadSwitch::RunChecked(const std::vector<std::string>& argv,
   }
   std::string output = Trim(result.output);
   if (result.timed_out) {
-    last_run_timed_out_ = true;
     *err = what + " failed: timed out after " +
            std::to_string(command_timeout_ms_) + "ms" +
            (output.empty() ? "" : ": " + output);

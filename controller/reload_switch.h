@@ -27,9 +27,10 @@ class ReloadSwitch : public TrafficSwitch {
 
   const char* Name() const override { return "reload"; }
   // Apply() below for ServersFor(split); its outcome is kConfirmed when it
-  // returns true, kRejected when it failed at steps 1-3 and the previous
-  // file is back, kUnknown otherwise (not confirmed, or the previous file
-  // could not be put back). confirmed_by is "exact" or "settle".
+  // returns true, kRejected when it failed before the reload command (the
+  // previous file is back, or was never replaced), kUnknown otherwise (the
+  // reload command failed or was not confirmed, or the previous file could
+  // not be put back). confirmed_by is "exact" or "settle".
   SwitchResult Apply(const TrafficSplit& split) override;
   // ProbeGeneration().
   bool ServedGeneration(uint64_t* generation, std::string* err) override;
@@ -58,8 +59,11 @@ class ReloadSwitch : public TrafficSwitch {
   //  2. runs the test command; if it fails, puts the previous file back byte
   //     for byte (or removes the file if there was none), never reloads, and
   //     returns false with *err = "nginx config test failed: <output>";
-  //  3. runs the reload command; if it fails, restores the previous file and
-  //     returns false with *err = "nginx reload failed: <output>";
+  //  3. runs the reload command; if it fails, returns false with *err =
+  //     "nginx reload failed: <output>" and leaves the new file in place:
+  //     it passed the test, and the reload fails when nginx cannot be
+  //     signalled (usually: its master is gone), so the file is what nginx
+  //     serves when it starts again; the outcome is kUnknown;
   //  4. confirms the reload. Just before the reload command it finds, via
   //     the socket inspector, the processes holding the socket that listens
   //     on the probe's address: the master (the one holder whose parent
@@ -149,7 +153,6 @@ class ReloadSwitch : public TrafficSwitch {
   SocketInspector* inspector_ = RealSocketInspector();
   bool last_exact_ = false;
   SwitchOutcome last_outcome_ = SwitchOutcome::kUnknown;
-  bool last_run_timed_out_ = false;  // set by RunChecked
 };
 
 }  // namespace bgctl

@@ -144,6 +144,22 @@ class Rollout {
 
   bool CanaryAlive() { return ctx_->runner->IsAlive(canary_state().instance); }
 
+  // The stable instance died during the rollout: say so once. Its share of
+  // requests fails or is retried on the canary, a rollback has nothing
+  // running to return to, and it will not be drained at the promotion.
+  void WatchStable() {
+    if (stable_gone_ || state_->stable_slot.empty()) return;
+    SlotState& stable = state_->Slot(state_->stable_slot);
+    if (ctx_->runner->IsAlive(stable.instance)) return;
+    stable_gone_ = true;
+    ctx_->out->Error("the stable version " + stable.version + " (" +
+                     state_->stable_slot + ", pid " +
+                     std::to_string(stable.instance.process.pid) +
+                     ") is not running: its share of the traffic fails or is "
+                     "retried on the canary, and a rollback has nothing "
+                     "running to return to");
+  }
+
   RolloutPhase WaitHealthy() {
     HealthResult r = bgctl::WaitHealthy(
         ctx_->env, cfg_.backend.health, cfg_.PortOf(canary()),
@@ -155,7 +171,10 @@ class Rollout {
                              std::to_string(r.elapsed_ms) + " ms (" +
                              std::to_string(r.checks) + " checks)",
                          {{"healthy_ms", r.elapsed_ms}});
-        return RolloutPhase::kPreTraffic;
+        // A rollout resumed after its canary already had traffic does not
+        // run pre_traffic again.
+        return state_->step_index < 0 ? RolloutPhase::kPreTraffic
+                                      : RolloutPhase::kShiftTraffic;
       case HealthOutcome::kExited:
         Fail(kExitRolledBack,
              Who() + " exited while starting; last lines of its log:\n" +
@@ -225,6 +244,7 @@ class Rollout {
                  CanaryOutput());
         return RolloutPhase::kRollBack;
       }
+      WatchStable();
       if (!JudgeNewLines()) return RolloutPhase::kRollBack;
       if (clock->NowMs() >= next_health) {
         next_health += cfg_.backend.health.interval_ms;
@@ -418,21 +438,15 @@ class Rollout {
   }
 
   // Traffic back to stable (confirmed), then the canary drained and stopped.
+  // When nginx does not confirm the switch, the canary keeps running (it
+  // may still get requests) and the state says the traffic is unknown: the
+  // next command finishes the job.
   RolloutPhase RollBack() {
     std::string err;
-    bool traffic_ok = true;
-    if (!state_->stable_slot.empty() &&
-        (state_->canary_weight > 0 || state_->traffic_unknown)) {
-      traffic_ok =
-          SwitchTraffic(ctx_, state_, 0, &err) == SwitchOutcome::kConfirmed;
-      if (!traffic_ok)
-        ctx_->out->Error("could not move traffic back to stable: " + err);
-    }
-    if (traffic_ok || state_->stable_slot.empty()) {
-      if (!StopSlot(ctx_, state_, canary(), &err)) ctx_->out->Error(err);
-      state_->canary_slot.clear();
-      state_->canary_weight = 0;
-    }
+    if (!EndRollout(ctx_, state_, /*always_switch=*/false, &err))
+      ctx_->out->Error("could not move traffic back to stable: " + err +
+                       "; the canary keeps running until `bgctl abort` or "
+                       "the next deploy can confirm the switch");
     state_->phase = aborted_ ? Phase::kAborted : Phase::kRolledBack;
     state_->owner_pid = 0;
     state_->last_error = reason_;
@@ -494,6 +508,7 @@ class Rollout {
   int64_t cpu_ms_ = 0, cpu_sampled_at_ = 0;
   double cpu_percent_ = 0;
   bool aborted_ = false;
+  bool stable_gone_ = false;  // reported once by WatchStable
   ExitCode exit_ = kExitOk;
   std::string reason_;
 };
@@ -513,12 +528,31 @@ HistoryEntry NewEntry(RolloutContext* ctx, const State& state,
 
 ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
                 const std::vector<StepConfig>& steps, std::string* err) {
-  if (!state->canary_slot.empty()) {
-    *err = "a rollout of " + state->Slot(state->canary_slot).version +
-           " is under way (phase " + PhaseName(state->phase) +
-           "): use `bgctl promote`, `bgctl set-weight` or `bgctl abort`";
-    return kExitFailed;
+  // A rollback or abort that could not move traffic back (nginx could not
+  // be told) left its canary running: finish it before a new version comes.
+  if (!state->canary_slot.empty() &&
+      (state->phase == Phase::kRolledBack || state->phase == Phase::kAborted)) {
+    ctx->out->Event("cleanup",
+                    "finishing the " + std::string(PhaseName(state->phase)) +
+                        " rollout of " +
+                        state->Slot(state->canary_slot).version + " first");
+    if (!EndRollout(ctx, state, /*always_switch=*/false, err))
+      return Refuse(ctx, kExitFailed,
+                    "cannot finish the earlier rollout: " + *err, err);
   }
+  if (!state->canary_slot.empty())
+    return Refuse(ctx, kExitFailed,
+                  "a rollout of " + state->Slot(state->canary_slot).version +
+                      " is under way (phase " + PhaseName(state->phase) +
+                      "): use `bgctl promote`, `bgctl set-weight` or "
+                      "`bgctl abort`",
+                  err);
+  // A switch that was never confirmed: put nginx, the file and the state
+  // back in agreement before anything else moves.
+  if (state->traffic_unknown && !state->stable_slot.empty() &&
+      SwitchTraffic(ctx, state, 0, err) != SwitchOutcome::kConfirmed)
+    return Refuse(ctx, kExitFailed,
+                  "nginx does not confirm the current split: " + *err, err);
   std::vector<StepConfig> plan =
       steps.empty() ? ctx->config->rollout.steps : steps;
   // The very first deploy, with nothing stable yet, goes to 100% once healthy.
@@ -529,8 +563,9 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
   // it gets no traffic, so it can go before the new version takes the slot.
   if (!StopSlot(ctx, state, state->canary_slot, err)) {
     state->canary_slot.clear();
-    Persist(ctx, state, err);
-    return kExitFailed;
+    std::string ignored;
+    Persist(ctx, state, &ignored);
+    return kExitFailed;  // reported by StopSlot
   }
   state->Slot(state->canary_slot).version = version;
   state->phase = Phase::kProgressing;
@@ -543,6 +578,7 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
   for (const StepConfig& s : plan) state->steps.push_back(s.weight);
   state->canary_weight = 0;
   state->last_error.clear();
+  state->owner_command = "deploy";
   if (!Persist(ctx, state, err)) return kExitFailed;
   Rollout rollout(ctx, state, plan, NewEntry(ctx, *state, "deploy"));
   return rollout.Run(RolloutPhase::kStartCanary, err);
@@ -550,16 +586,21 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
 
 ExitCode Promote(RolloutContext* ctx, State* state, bool full,
                  std::string* err) {
-  if (state->canary_slot.empty()) {
-    *err = "no rollout to promote (phase " +
-           std::string(PhaseName(state->phase)) + ")";
-    return kExitFailed;
-  }
-  if (!ctx->runner->IsAlive(state->Slot(state->canary_slot).instance)) {
-    *err = "the canary " + state->Slot(state->canary_slot).version +
-           " is not running: use `bgctl abort`";
-    return kExitFailed;
-  }
+  if (state->canary_slot.empty())
+    return Refuse(ctx, kExitFailed,
+                  "no rollout to promote (phase " +
+                      std::string(PhaseName(state->phase)) + ")",
+                  err);
+  // An interrupted rollout resumes: its canary is health-checked again, or
+  // started again when the interruption left none running.
+  const bool interrupted = state->phase == Phase::kInterrupted;
+  const bool alive =
+      ctx->runner->IsAlive(state->Slot(state->canary_slot).instance);
+  if (!alive && !interrupted)
+    return Refuse(ctx, kExitFailed,
+                  "the canary " + state->Slot(state->canary_slot).version +
+                      " is not running: use `bgctl abort`",
+                  err);
   // Rebuild the plan from the weights recorded when the rollout started; the
   // remaining steps run with their configured pauses when the config still
   // has the same weights, and without pauses otherwise.
@@ -589,10 +630,18 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
   state->phase = Phase::kProgressing;
   state->owner_pid = ctx->self.pid;
   state->owner_start_time = ctx->self.start_time;
+  state->owner_command = full ? "promote --full" : "promote";
   if (!Persist(ctx, state, err)) return kExitFailed;
+  RolloutPhase start = RolloutPhase::kShiftTraffic;
+  if (interrupted && alive) start = RolloutPhase::kWaitHealthy;
+  if (!alive) {
+    // Whatever the interrupted start left (a tag, a dead pid) goes first.
+    if (!StopSlot(ctx, state, state->canary_slot, err)) return kExitFailed;
+    start = RolloutPhase::kStartCanary;
+  }
   Rollout rollout(ctx, state, plan,
-                  NewEntry(ctx, *state, full ? "promote --full" : "promote"));
-  return rollout.Run(RolloutPhase::kShiftTraffic, err);
+                  NewEntry(ctx, *state, state->owner_command));
+  return rollout.Run(start, err);
 }
 
 }  // namespace bgctl

@@ -34,6 +34,7 @@ using fake::FakeFileSystem;
 using fake::FakeHttpProbe;
 using fake::FakeNginx;
 using fake::FakeProcessRunner;
+using fake::FakeTrafficSwitch;
 
 constexpr int kBlue = 8081;
 constexpr int kGreen = 8082;
@@ -119,6 +120,8 @@ struct World {
   FakeNginx server{cfg.nginx, &clock, &fs, &processes, &http, &journal};
   ReloadSwitch nginx{cfg.nginx, cfg.dir, Env{&clock, &fs, &processes, &http}};
   ProcessSlotRunner runner{cfg, Env{&clock, &fs, &processes, &http}};
+  // Not used unless UseFakeSwitch(): records splits in the journal.
+  FakeTrafficSwitch traffic{&journal};
   MemFile out, err;
   Reporter reporter{&clock, false, out.get(), err.get()};
   volatile std::sig_atomic_t stop = 0;
@@ -144,6 +147,16 @@ struct World {
     http.Statuses(kBlue, "/healthz", {200});
     http.Statuses(kGreen, "/healthz", {200});
     server.Serve(RenderPlaceholderUpstream(kName, kBlue), 0);
+  }
+
+  // The rollout talks to `traffic` instead of the reload switch on FakeNginx.
+  void UseFakeSwitch() {
+    ctx.traffic = &traffic;
+    traffic.served = state.generation;
+  }
+  // The journal's "switch ..." entries.
+  std::vector<std::string> Switches() {
+    return fake::Filter(journal, "switch ");
   }
 
   // Blue runs `version` (pid 500) as the stable version, generation 1.

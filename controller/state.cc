@@ -165,6 +165,7 @@ json StateToJson(const State& s) {
           {"traffic_unknown", s.traffic_unknown},
           {"owner_pid", s.owner_pid},
           {"owner_start_time", s.owner_start_time},
+          {"owner_command", s.owner_command},
           {"deploy_id", s.deploy_id},
           {"previous_slot", s.previous_slot},
           {"previous_version", s.previous_version},
@@ -204,6 +205,7 @@ bool StateFromJson(const json& j, State* out, std::string* err) {
   }
   r.Int("owner_pid", &s.owner_pid);
   r.Uint64("owner_start_time", &s.owner_start_time);
+  r.String("owner_command", &s.owner_command, false);
   r.String("deploy_id", &s.deploy_id);
   r.String("previous_slot", &s.previous_slot);
   r.String("previous_version", &s.previous_version);

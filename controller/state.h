@@ -52,7 +52,8 @@ struct State {
   // confirmed weight. The next switch puts file, nginx and state back in
   // agreement.
   bool traffic_unknown = false;
-  int owner_pid = 0;  // the bgctl process driving the rollout (0: none)
+  int owner_pid = 0;          // the bgctl process driving the rollout (0: none)
+  std::string owner_command;  // what it ran: "deploy", "promote", ...
   uint64_t owner_start_time = 0;
   std::string deploy_id;      // id of the current/last deploy
   std::string previous_slot;  // after a promotion: the old version's slot

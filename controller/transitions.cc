@@ -1,12 +1,20 @@
 #include "controller/transitions.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "controller/failpoint.h"
 #include "controller/placeholders.h"
 #include "controller/slot_runner.h"
 
 namespace bgctl {
+
+ExitCode Refuse(RolloutContext* ctx, ExitCode code, const std::string& message,
+                std::string* err) {
+  *err = message;
+  ctx->out->Error(message);
+  return code;
+}
 
 bool Persist(RolloutContext* ctx, State* state, std::string* err) {
   state->updated_at_ms = ctx->env.clock->WallMs();
@@ -112,6 +120,37 @@ bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err) {
   return !changed || Persist(ctx, state, err);
 }
 
+// The rollout's owner is gone (we hold its lock): the rollout is marked
+// interrupted, and the history gets the line its owner never wrote.
+bool MarkInterrupted(RolloutContext* ctx, State* state, std::string* err) {
+  std::string why = "the bgctl (pid " + std::to_string(state->owner_pid) +
+                    ") that ran `" +
+                    (state->owner_command.empty() ? std::string("deploy")
+                                                  : state->owner_command) +
+                    "` stopped in the middle (killed?)";
+  ctx->out->Error(why +
+                  "; the rollout is now phase interrupted: `bgctl "
+                  "abort` or `bgctl promote` take it from here");
+  HistoryEntry e = StartHistoryEntry(
+      ctx, *state, state->deploy_id,
+      state->owner_command.empty() ? "deploy" : state->owner_command,
+      state->canary_slot.empty() ? "" : state->Slot(state->canary_slot).version,
+      state->stable_slot.empty() ? ""
+                                 : state->Slot(state->stable_slot).version);
+  e.outcome = "interrupted";
+  e.reason = why;
+  e.ends = state->deploy_id;
+  // The owner never wrote its line: its start is in the deploy id, d-<ms>.
+  e.started_ms = std::strtoll(state->deploy_id.c_str() + 2, nullptr, 10);
+  if (state->deploy_id.rfind("d-", 0) != 0) e.started_ms = 0;
+  e.ended_ms = ctx->env.clock->WallMs();
+  RecordHistory(ctx, e);
+  state->phase = Phase::kInterrupted;
+  state->owner_pid = 0;
+  state->last_error = why;
+  return Persist(ctx, state, err);
+}
+
 bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
               std::string* err) {
   SlotState& s = state->Slot(slot);
@@ -142,6 +181,18 @@ bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
       return false;
   }
   s.instance = Instance();
+  return Persist(ctx, state, err);
+}
+
+bool EndRollout(RolloutContext* ctx, State* state, bool always_switch,
+                std::string* err) {
+  if (!state->stable_slot.empty() &&
+      (always_switch || state->canary_weight > 0 || state->traffic_unknown) &&
+      SwitchTraffic(ctx, state, 0, err) != SwitchOutcome::kConfirmed)
+    return false;
+  if (!StopSlot(ctx, state, state->canary_slot, err)) return false;
+  state->canary_slot.clear();
+  state->canary_weight = 0;
   return Persist(ctx, state, err);
 }
 

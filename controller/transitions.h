@@ -10,6 +10,7 @@
 
 #include "controller/config.h"
 #include "controller/env.h"
+#include "controller/exit_codes.h"
 #include "controller/history.h"
 #include "controller/output.h"
 #include "controller/state.h"
@@ -39,6 +40,11 @@ struct RolloutContext {
 
   bool StopRequested() const { return stop_requested && *stop_requested; }
 };
+
+// Reports `message` as the command's error, stores it in *err and returns
+// `code`: how every transition fails, so a caller never has to print it.
+ExitCode Refuse(RolloutContext* ctx, ExitCode code, const std::string& message,
+                std::string* err);
 
 // Writes `state` to state.json; on failure reports the error.
 bool Persist(RolloutContext* ctx, State* state, std::string* err);
@@ -74,11 +80,25 @@ bool StartSlot(RolloutContext* ctx, State* state, const std::string& slot,
 // that holds the slot's port. False only when the state cannot be saved.
 bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err);
 
+// The rollout in `state` is progressing but its owner is gone (the caller
+// holds the lock): marks it interrupted, says so, and appends the history
+// line its owner never wrote (outcome "interrupted", `ends` its deploy id).
+bool MarkInterrupted(RolloutContext* ctx, State* state, std::string* err);
+
 // Drains and stops the instance in `slot` (if one runs) and clears its pid in
 // the state. Reports how long the drain took. Returns false if it could not
 // be stopped.
 bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
               std::string* err);
+
+// Ends the rollout in `state`: all traffic to stable (confirmed; unless
+// `always_switch`, skipped when the state knows the canary has none), then the
+// canary drained, stopped and forgotten (canary_slot cleared, weight 0).
+// Without a stable version only the canary is stopped. False with *err when the
+// switch was not confirmed: then the canary keeps running (nginx may still send
+// it requests) and the state says so.
+bool EndRollout(RolloutContext* ctx, State* state, bool always_switch,
+                std::string* err);
 
 // Runs a hook argv (placeholders filled from the slot) with the hook timeout.
 // Returns true when it is empty or exited 0; otherwise *err says why.
