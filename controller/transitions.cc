@@ -141,8 +141,9 @@ bool MarkInterrupted(RolloutContext* ctx, State* state, std::string* err) {
   e.reason = why;
   e.ends = state->deploy_id;
   // The owner never wrote its line: its start is in the deploy id, d-<ms>.
-  e.started_ms = std::strtoll(state->deploy_id.c_str() + 2, nullptr, 10);
-  if (state->deploy_id.rfind("d-", 0) != 0) e.started_ms = 0;
+  e.started_ms = state->deploy_id.rfind("d-", 0) == 0
+                     ? std::strtoll(state->deploy_id.c_str() + 2, nullptr, 10)
+                     : 0;
   e.ended_ms = ctx->env.clock->WallMs();
   RecordHistory(ctx, e);
   state->phase = Phase::kInterrupted;
