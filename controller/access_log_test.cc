@@ -1,5 +1,4 @@
 #include "controller/access_log.h"
-#include "controller/log_follower.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -9,6 +8,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "controller/log_follower.h"
 
 namespace bgctl {
 namespace {

@@ -1,5 +1,6 @@
-// The operator's transitions of a rollout: set-weight, abort, rollback and
-// the keep_previous timer. The deploy loop itself is in rollout.cc. Every
+// The operator's transitions of a rollout: set-weight, abort and the
+// keep_previous timer. The rollout loop (deploy, promote, rollback) is in
+// rollout.cc. Every
 // failure is reported through Refuse (or by the transition that failed).
 #include "controller/duration.h"
 #include "controller/health.h"
@@ -17,13 +18,6 @@ bool RequireRollout(RolloutContext* ctx, const State& state,
              "): nothing to " + command,
          err);
   return false;
-}
-
-void MakeBootSlot(RolloutContext* ctx, const std::string& slot) {
-  std::string err;
-  if (!ctx->runner->SetBootSlot(slot, &err))
-    ctx->out->Error("cannot make " + slot + " the slot that starts at boot: " +
-                    err + " (reported, not fatal)");
 }
 
 }  // namespace
@@ -80,91 +74,6 @@ ExitCode Abort(RolloutContext* ctx, State* state, std::string* err) {
   e.reason = state->last_error;
   e.ended_ms = ctx->env.clock->WallMs();
   RecordHistory(ctx, e);
-  return kExitOk;
-}
-
-// Starts the previous version again in its slot and waits until healthy. A
-// stop request (SIGINT/SIGTERM) during the wait stops it again.
-static bool RestartPrevious(RolloutContext* ctx, State* state,
-                            std::string* err) {
-  const std::string slot = state->previous_slot;
-  if (!StartSlot(ctx, state, slot, state->previous_version, err)) return false;
-  const Instance& instance = state->Slot(slot).instance;
-  HealthResult r = WaitHealthy(
-      ctx->env, ctx->config->backend.health, ctx->config->PortOf(slot),
-      [&] { return ctx->runner->IsAlive(instance); }, ctx->stop_requested);
-  if (r.outcome == HealthOutcome::kHealthy) {
-    ctx->out->Event("healthy", state->previous_version + " healthy after " +
-                                   std::to_string(r.elapsed_ms) + " ms");
-    return true;
-  }
-  *err = r.outcome == HealthOutcome::kCancelled
-             ? "rollback cancelled: bgctl received a stop signal while " +
-                   state->previous_version + " was starting"
-             : "the previous version " + state->previous_version +
-                   " did not become healthy: " + r.last_error;
-  std::string stop_err;
-  StopSlot(ctx, state, slot, &stop_err);
-  return false;
-}
-
-ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
-  if (!state->canary_slot.empty())
-    return Refuse(ctx, kExitFailed,
-                  "a rollout is under way: use `bgctl abort` to stop it", err);
-  // The previous version of the last promotion stays on record through a
-  // later deploy that was rolled back or aborted; a rollback uses it up.
-  if (state->previous_slot.empty() || state->previous_version.empty())
-    return Refuse(ctx, kExitFailed,
-                  std::string("nothing to roll back to") +
-                      (state->phase == Phase::kRolledBack
-                           ? ": the last operation was already a rollback"
-                           : ": no promotion with a previous version on "
-                             "record"),
-                  err);
-  std::string demoted = state->stable_slot;
-  HistoryEntry e =
-      StartHistoryEntry(ctx, *state, NewDeployId(ctx), "rollback",
-                        state->previous_version, state->Slot(demoted).version);
-  // While the previous instance lives, rollback is one confirmed switch.
-  if (!ctx->runner->IsAlive(state->Slot(state->previous_slot).instance)) {
-    state->Slot(state->previous_slot).instance = Instance();
-    if (!RestartPrevious(ctx, state, err))
-      return Refuse(ctx, kExitFailed, *err, err);
-  }
-  if (ctx->StopRequested()) {
-    std::string stop_err;
-    StopSlot(ctx, state, state->previous_slot, &stop_err);
-    return Refuse(ctx, kExitFailed,
-                  "rollback cancelled: bgctl received a stop signal", err);
-  }
-  state->Slot(state->previous_slot).version = state->previous_version;
-  state->stable_slot = state->previous_slot;
-  state->previous_slot.clear();
-  state->previous_version.clear();
-  if (SwitchTraffic(ctx, state, 0, err) != SwitchOutcome::kConfirmed) {
-    state->previous_slot = state->stable_slot;
-    state->previous_version = state->Slot(state->stable_slot).version;
-    state->stable_slot = demoted;
-    std::string ignored;
-    Persist(ctx, state, &ignored);
-    return Refuse(ctx, kExitFailed, *err, err);
-  }
-  state->phase = Phase::kRolledBack;
-  state->last_error = "rolled back by the operator";
-  MakeBootSlot(ctx, state->stable_slot);
-  if (!StopSlot(ctx, state, demoted, err)) return kExitFailed;
-  ctx->out->Event("rolled_back", "rolled back to " +
-                                     state->Slot(state->stable_slot).version +
-                                     " (" + state->stable_slot + ")");
-  e.outcome = "rolled_back";
-  e.reason = state->last_error;
-  e.ended_ms = ctx->env.clock->WallMs();
-  RecordHistory(ctx, e);
-  std::string hook_err;
-  if (!RunHook(ctx, "on_rollback", ctx->config->hooks.on_rollback, *state,
-               state->stable_slot, &hook_err))
-    ctx->out->Error(hook_err + " (reported, not fatal)");
   return kExitOk;
 }
 

@@ -44,7 +44,8 @@ class Rollout {
         steps_(std::move(steps)),
         entry_(std::move(entry)),
         analyzer_(cfg_.rollout.analysis, cfg_.PortOf(state->stable_slot),
-                  cfg_.PortOf(state->canary_slot)) {}
+                  cfg_.PortOf(state->canary_slot)),
+        rollback_(state->owner_command == "rollback") {}
 
   // The rollout loop: one phase after another until done. Every phase
   // returns the next one; a stop request (SIGINT/SIGTERM to bgctl) turns
@@ -100,7 +101,8 @@ class Rollout {
   // the rollout is aborted, traffic goes back to stable.
   RolloutPhase Stopped() {
     aborted_ = true;
-    Fail(kExitFailed, "deploy aborted: bgctl received a stop signal");
+    Fail(kExitFailed, std::string(rollback_ ? "rollback" : "deploy") +
+                          " aborted: bgctl received a stop signal");
     return RolloutPhase::kRollBack;
   }
 
@@ -194,6 +196,7 @@ class Rollout {
 
   RolloutPhase PreTraffic() {
     std::string err;
+    if (rollback_) return RolloutPhase::kShiftTraffic;  // it served before
     if (!RunHook(ctx_, "pre_traffic", cfg_.hooks.pre_traffic, *state_, canary(),
                  &err)) {
       Fail(kExitRolledBack, err);
@@ -382,20 +385,33 @@ class Rollout {
     state_->stable_slot = state_->canary_slot;
     state_->canary_slot.clear();
     state_->canary_weight = 0;
-    state_->phase = Phase::kPromoted;
+    state_->phase = rollback_ ? Phase::kRolledBack : Phase::kPromoted;
     state_->owner_pid = 0;
+    // A rollback uses the previous version up: it is not rolled back.
+    if (rollback_) {
+      state_->previous_version.clear();
+      state_->last_error = "rolled back by the operator";
+    }
     if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
     const SlotState& stable = state_->Slot(state_->stable_slot);
-    ctx_->out->Event("promoted", "promoted " + stable.version + " (" +
-                                     state_->stable_slot + ") to stable");
+    if (rollback_) {
+      ctx_->out->Event("rolled_back", "rolled back to " + stable.version +
+                                          " (" + state_->stable_slot + ")");
+    } else {
+      ctx_->out->Event("promoted", "promoted " + stable.version + " (" +
+                                       state_->stable_slot + ") to stable");
+    }
     if (!ctx_->runner->SetBootSlot(state_->stable_slot, &err))
       ctx_->out->Error("cannot make " + state_->stable_slot +
                        " the slot that starts at boot: " + err +
                        " (reported, not fatal)");
-    if (!RunHook(ctx_, "post_promote", cfg_.hooks.post_promote, *state_,
-                 state_->stable_slot, &err))
+    const char* hook = rollback_ ? "on_rollback" : "post_promote";
+    if (!RunHook(ctx_, hook,
+                 rollback_ ? cfg_.hooks.on_rollback : cfg_.hooks.post_promote,
+                 *state_, state_->stable_slot, &err))
       ctx_->out->Error(err + " (reported, not fatal)");
-    entry_.outcome = "promoted";
+    entry_.outcome = rollback_ ? "rolled_back" : "promoted";
+    if (rollback_) entry_.reason = state_->last_error;
     return RolloutPhase::kRetireOld;
   }
 
@@ -403,13 +419,17 @@ class Rollout {
   // was confirmed: its in-flight requests finish while it drains.
   RolloutPhase RetireOld() {
     std::string err;
-    const std::string& old = state_->previous_slot;
+    const std::string old = state_->previous_slot;
     if (!old.empty() && state_->Slot(old).instance.process.pid != 0) {
-      if (cfg_.rollout.keep_previous_ms > 0) {
+      if (cfg_.rollout.keep_previous_ms > 0 && !rollback_) {
         KeepPrevious(old);
       } else if (!StopSlot(ctx_, state_, old, &err)) {
         Fail(kExitFailed, err);
       }
+    }
+    if (rollback_ && state_->Slot(old).instance.process.pid == 0) {
+      state_->previous_slot.clear();
+      if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
     }
     Finish();
     return RolloutPhase::kDone;
@@ -443,21 +463,34 @@ class Rollout {
   // next command finishes the job.
   RolloutPhase RollBack() {
     std::string err;
+    // The outcome first, so every save on the way back already says it: a
+    // bgctl killed in the middle leaves a state that `abort` finishes.
+    // A rollback that fails leaves the service as it was: promoted, the
+    // previous version still on record for another try.
+    if (rollback_ && exit_ == kExitRolledBack) exit_ = kExitFailed;
+    state_->phase = rollback_  ? Phase::kPromoted
+                    : aborted_ ? Phase::kAborted
+                               : Phase::kRolledBack;
+    state_->owner_pid = 0;
+    state_->last_error = reason_;
     if (!EndRollout(ctx_, state_, /*always_switch=*/false, &err))
       ctx_->out->Error("could not move traffic back to stable: " + err +
                        "; the canary keeps running until `bgctl abort` or "
                        "the next deploy can confirm the switch");
-    state_->phase = aborted_ ? Phase::kAborted : Phase::kRolledBack;
-    state_->owner_pid = 0;
-    state_->last_error = reason_;
     Persist(ctx_, state_, &err);
-    ctx_->out->Error((aborted_ ? "aborted: " : "rolled back: ") + reason_);
+    ctx_->out->Error((rollback_  ? "rollback failed: "
+                      : aborted_ ? "aborted: "
+                                 : "rolled back: ") +
+                     reason_);
     if (!analyzer_.windows().empty())
       ctx_->out->Block("windows", analyzer_.FormatTable(), analyzer_.ToJson());
-    if (!aborted_ && !RunHook(ctx_, "on_rollback", cfg_.hooks.on_rollback,
-                              *state_, state_->stable_slot, &err))
+    if (!aborted_ && !rollback_ &&
+        !RunHook(ctx_, "on_rollback", cfg_.hooks.on_rollback, *state_,
+                 state_->stable_slot, &err))
       ctx_->out->Error(err + " (reported, not fatal)");
-    entry_.outcome = aborted_ ? "aborted" : "rolled_back";
+    entry_.outcome = rollback_  ? "failed"
+                     : aborted_ ? "aborted"
+                                : "rolled_back";
     entry_.reason = reason_;
     Finish();
     return RolloutPhase::kDone;
@@ -509,6 +542,9 @@ class Rollout {
   double cpu_percent_ = 0;
   bool aborted_ = false;
   bool stable_gone_ = false;  // reported once by WatchStable
+  // A rollback back to the previous version (owner_command "rollback"):
+  // no pre_traffic, the previous use of the slot ends at the promotion.
+  const bool rollback_;
   ExitCode exit_ = kExitOk;
   std::string reason_;
 };
@@ -630,7 +666,9 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
   state->phase = Phase::kProgressing;
   state->owner_pid = ctx->self.pid;
   state->owner_start_time = ctx->self.start_time;
-  state->owner_command = full ? "promote --full" : "promote";
+  // A rollback that was interrupted goes on as a rollback.
+  if (state->owner_command != "rollback")
+    state->owner_command = full ? "promote --full" : "promote";
   if (!Persist(ctx, state, err)) return kExitFailed;
   RolloutPhase start = RolloutPhase::kShiftTraffic;
   if (interrupted && alive) start = RolloutPhase::kWaitHealthy;
@@ -641,6 +679,53 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
   }
   Rollout rollout(ctx, state, plan,
                   NewEntry(ctx, *state, state->owner_command));
+  return rollout.Run(start, err);
+}
+
+ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
+  if (!state->canary_slot.empty())
+    return Refuse(ctx, kExitFailed,
+                  "a rollout is under way: use `bgctl abort` to stop it", err);
+  // The previous version of the last promotion stays on record through a
+  // later deploy that was rolled back or aborted; a rollback uses it up.
+  if (state->previous_slot.empty() || state->previous_version.empty())
+    return Refuse(ctx, kExitFailed,
+                  std::string("nothing to roll back to") +
+                      (state->phase == Phase::kRolledBack
+                           ? ": the last operation was already a rollback"
+                           : ": no promotion with a previous version on "
+                             "record"),
+                  err);
+  // A rollback is a rollout of the previous version, straight to 100%: its
+  // intent is in state.json like a deploy's, so `abort` and `promote` can
+  // take it from wherever bgctl stops.
+  const std::string slot = state->previous_slot;
+  SlotState& previous = state->Slot(slot);
+  previous.version = state->previous_version;
+  state->canary_slot = slot;
+  state->canary_weight = 0;
+  state->phase = Phase::kProgressing;
+  state->owner_pid = ctx->self.pid;
+  state->owner_start_time = ctx->self.start_time;
+  state->owner_command = "rollback";
+  state->deploy_id = NewDeployId(ctx);
+  state->steps = {100};
+  state->step_index = -1;
+  state->step_count = 1;
+  state->last_error.clear();
+  if (!Persist(ctx, state, err)) return kExitFailed;
+  // While the previous instance lives and answers its health check, the
+  // rollback is one confirmed switch; otherwise it is started again.
+  RolloutPhase start = RolloutPhase::kShiftTraffic;
+  std::string health_err;
+  if (!ctx->runner->IsAlive(previous.instance) ||
+      !CheckHealthOnce(ctx->env, ctx->config->backend.health,
+                       ctx->config->PortOf(slot), &health_err)) {
+    if (!StopSlot(ctx, state, slot, err)) return kExitFailed;
+    start = RolloutPhase::kStartCanary;
+  }
+  Rollout rollout(ctx, state, {StepConfig{100, 0, false}},
+                  NewEntry(ctx, *state, "rollback"));
   return rollout.Run(start, err);
 }
 

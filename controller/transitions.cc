@@ -117,6 +117,16 @@ bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err) {
                         ", started by a bgctl that was interrupted",
                     {{"slot", slot}, {"pid", s.instance.process.pid}});
   }
+  // A rollout that ended (rolled back, aborted) with its canary stopped and
+  // no traffic on it, killed before it forgot the canary: forget it now.
+  if (!state->canary_slot.empty() && state->phase != Phase::kProgressing &&
+      state->phase != Phase::kPaused && state->phase != Phase::kInterrupted &&
+      state->canary_weight == 0 && !state->traffic_unknown &&
+      !ctx->runner->IsAlive(state->Slot(state->canary_slot).instance)) {
+    state->Slot(state->canary_slot).instance = Instance();
+    state->canary_slot.clear();
+    changed = true;
+  }
   return !changed || Persist(ctx, state, err);
 }
 
@@ -146,7 +156,9 @@ bool MarkInterrupted(RolloutContext* ctx, State* state, std::string* err) {
                      : 0;
   e.ended_ms = ctx->env.clock->WallMs();
   RecordHistory(ctx, e);
-  state->phase = Phase::kInterrupted;
+  // Without a canary the rollout had ended already, but not said how.
+  state->phase =
+      state->canary_slot.empty() ? Phase::kAborted : Phase::kInterrupted;
   state->owner_pid = 0;
   state->last_error = why;
   return Persist(ctx, state, err);

@@ -78,11 +78,12 @@ std::string Service::WriteConfig(const std::string& name,
 }
 
 CommandResult Service::Bgctl(const std::vector<std::string>& args,
-                             const std::string& config) {
+                             const std::string& config,
+                             const std::map<std::string, std::string>& env) {
   std::vector<std::string> argv = {BGCTL_BIN, "-c",
                                    config.empty() ? config_path() : config};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, 60000, dir_.path());
+  return RunCommand(argv, 60000, dir_.path(), env);
 }
 
 bool Service::StartBgctl(const std::vector<std::string>& args,

@@ -7,6 +7,7 @@
 #ifndef BGCTL_TESTS_SUPPORT_SERVICE_H_
 #define BGCTL_TESTS_SUPPORT_SERVICE_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,9 +49,11 @@ class Service {
   std::string WriteConfig(const std::string& name,
                           const ServiceOptions& options);
 
-  // Runs `bgctl -c CONFIG ARGS...` to completion (60 s at most).
+  // Runs `bgctl -c CONFIG ARGS...` to completion (60 s at most), with
+  // `env` added to its environment.
   CommandResult Bgctl(const std::vector<std::string>& args,
-                      const std::string& config = "");
+                      const std::string& config = "",
+                      const std::map<std::string, std::string>& env = {});
   // Starts `bgctl -c CONFIG ARGS...` in the background (output in log_file).
   bool StartBgctl(const std::vector<std::string>& args, ChildProcess* child,
                   const std::string& log_file, const std::string& config = "");
