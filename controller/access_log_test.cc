@@ -1,4 +1,5 @@
 #include "controller/access_log.h"
+#include "controller/log_follower.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include "controller/log_follower.h"
 
 namespace bgctl {
 namespace {

@@ -346,10 +346,9 @@ TEST_CASE(
   CHECK(w.start_ms == 2);
 }
 
-TEST_CASE(
-    "a step ending before the interval judges its window only with "
-    "min_requests canary requests",
-    "[analysis]") {
+TEST_CASE("a step ending before the interval judges its window only with "
+          "min_requests canary requests",
+          "[analysis]") {
   Analyzer a(Defaults(), kStablePort, kCanaryPort);
   WindowResult w;
   a.StartWindow(0);
