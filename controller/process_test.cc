@@ -352,9 +352,10 @@ TEST_CASE("CpuTimeMs counts the CPU time a busy process uses", "[process]") {
   REQUIRE(runner->Spawn(ShSpec("while :; do :; done", dir.path() + "/log"), &id,
                         &err));
   ProcessGuard guard(id.pid);
-  int64_t cpu = 0;
+  int64_t cpu = -1;
   REQUIRE(runner->CpuTimeMs(id, &cpu));
-  CHECK(cpu >= 0);
+  CHECK(cpu != -1);                      // it was set
+  CHECK(cpu <= NowMs() - started + 10);  // and is bounded by its wall time
   CHECK(WaitUntil([&] { return runner->CpuTimeMs(id, &cpu) && cpu >= 100; },
                   10000));
   // Never more than the wall time it has had (one thread), give or take a
