@@ -105,17 +105,11 @@ int CreateTemp(const std::string& prefix, int mode, std::string* path) {
   return -1;  // errno is EEXIST
 }
 
-// Sets the mode of the folder `path` unless it is a symbolic link or owned
-// by someone else (CheckPrivateDir then judges it): bgctl never changes the
-// mode of a folder it does not own.
+// Sets the mode of the folder bgctl just created at `path` (fchmod, so the
+// umask does not change it), never through a symbolic link.
 bool SetDirMode(const std::string& path, int mode, std::string* err) {
   int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  struct stat link;
-  if (fd < 0 && lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode))
-    return true;
-  struct stat st;
-  bool ok = fd >= 0 && fstat(fd, &st) == 0 &&
-            (st.st_uid != geteuid() || fchmod(fd, mode & 07777) == 0);
+  bool ok = fd >= 0 && fchmod(fd, mode & 07777) == 0;
   if (!ok) *err = Errno("cannot set the mode of", path);
   if (fd >= 0) close(fd);
   return ok;
@@ -211,17 +205,20 @@ class RealFileSystemImpl : public FileSystem {
       return false;
     }
     // Create each missing component; parents get 0755.
-    for (size_t pos = 1; pos <= path.size(); ++pos) {
-      if (pos < path.size() && path[pos] != '/') continue;
-      std::string part = path.substr(0, pos);
-      if (mkdir(part.c_str(), pos == path.size() ? mode : 0755) != 0 &&
-          errno != EEXIST) {
+    std::string dir = path;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    bool created = false;  // the last folder, by this call
+    for (size_t pos = 1; pos <= dir.size(); ++pos) {
+      if (pos < dir.size() && dir[pos] != '/') continue;
+      std::string part = dir.substr(0, pos);
+      created = mkdir(part.c_str(), pos == dir.size() ? mode : 0755) == 0;
+      if (!created && errno != EEXIST) {
         *err = Errno("cannot create folder", part);
         return false;
       }
     }
     struct stat st;
-    if (stat(path.c_str(), &st) != 0) {
+    if (stat(dir.c_str(), &st) != 0) {
       *err = Errno("cannot create folder", path);
       return false;
     }
@@ -230,7 +227,8 @@ class RealFileSystemImpl : public FileSystem {
       *err = Errno("cannot create folder", path);
       return false;
     }
-    return SetDirMode(path, mode, err);
+    if (!created) return true;
+    return SetDirMode(dir, mode, err);
   }
 
   // A missing file counts as removed.

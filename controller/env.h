@@ -50,9 +50,10 @@ class FileSystem {
   // file ("... is a symbolic link (bgctl never follows one here)").
   virtual bool AppendLine(const std::string& path, const std::string& line,
                           std::string* err) = 0;
-  // Creates the folder and its parents; sets `mode` on the last one unless
-  // it is a symbolic link or owned by another user (CheckPrivateDir judges
-  // those).
+  // Creates the folder and its parents (0755); a last folder it creates
+  // gets `mode`, whatever the umask. An existing folder keeps its mode and
+  // owner: bgctl never quietly repairs a folder others could write
+  // (CheckPrivateDir refuses it).
   virtual bool MakeDirs(const std::string& path, int mode,
                         std::string* err) = 0;
   virtual bool Remove(const std::string& path, std::string* err) = 0;

@@ -222,12 +222,15 @@ TEST_CASE("MakeDirs creates parents and sets the mode of the last folder",
   REQUIRE(ok);
   CHECK(ModeOf(path) == 0700);
   CHECK(ModeOf(dir.path + "/a/b") == 0755);
-  // An existing folder gets the mode too, and a second call is harmless.
+  // An existing folder keeps its mode (CheckPrivateDir judges it), and a
+  // second call is harmless.
   REQUIRE(chmod(path.c_str(), 0777) == 0);
   REQUIRE(fs->MakeDirs(path, 0700, &err));
-  CHECK(ModeOf(path) == 0700);
+  CHECK(ModeOf(path) == 0777);
   REQUIRE(fs->MakeDirs(path + "/", 0750, &err));
-  CHECK(ModeOf(path) == 0750);
+  CHECK(ModeOf(path) == 0777);
+  REQUIRE(fs->MakeDirs(path + "/new/", 0750, &err));
+  CHECK(ModeOf(path + "/new") == 0750);
 
   // A symbolic link to a folder is used as it is: its target's mode is
   // never changed.
