@@ -107,7 +107,7 @@ TEST_CASE(
 
 TEST_CASE(
     "a state dir or upstream folder that others can write is refused with "
-    "exit 1; a lock file that is not a file is exit 1, not busy",
+    "exit 1, and a lock file that is not a file is exit 1, not busy",
     "[hardening_e2e]") {
   Service svc;
   StartService(&svc);
@@ -176,8 +176,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "--lock-wait: a second bgctl waits for the first, names it once, runs "
-    "after it; gives up with exit 4; a SIGINT while waiting leaves nothing",
+    "with --lock-wait a second bgctl waits for the first, names it once and "
+    "runs after it, gives up with exit 4, and leaves nothing on a SIGINT",
     "[hardening_e2e]") {
   ServiceOptions o;
   o.steps = "[{weight: 20, pause: 3s}, {weight: 100}]";
