@@ -23,9 +23,11 @@ scripts/build.sh
 echo "== ASan+UBSan build (build-san/, clang)"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-cmake -S . -B build-san -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=clang++ -DBGCTL_SANITIZE=ON -DBGCTL_FUZZ=ON \
-  "${launcher[@]}" >/dev/null
+# -O1 and line tables only: the sanitizers' usual flags, and the build of
+# the suite takes about half the time of -O2 -g.
+cmake -S . -B build-san -DCMAKE_BUILD_TYPE=None \
+  -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" -DCMAKE_CXX_COMPILER=clang++ \
+  -DBGCTL_SANITIZE=ON -DBGCTL_FUZZ=ON "${launcher[@]}" >/dev/null
 cmake --build build-san -j"$jobs" --target bgctl bgctl_tests backend-sample fuzz
 
 reports="$root/build-san/sanitizer-reports"
