@@ -13,6 +13,7 @@
 #include "tests/support/e2e.h"
 #include "tests/support/process_guard.h"
 #include "tests/support/service.h"
+#include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
 
 using bgctl::testing::ChildProcess;
@@ -148,10 +149,7 @@ TEST_CASE(
     "a full disk under the state dir is exit 1 with the reason, never "
     "exit 4",
     "[hardening_e2e]") {
-  if (geteuid() != 0) {
-    WARN("skipped: mounting a small tmpfs needs root");
-    return;
-  }
+  if (geteuid() != 0) BGCTL_SKIP("mounting a small tmpfs needs root");
   Service svc;
   StartService(&svc);
   const std::string state = svc.dir() + "/state";
@@ -166,10 +164,8 @@ TEST_CASE(
       RunCommand({"unshare", "--mount", "--propagation", "private", "sh", "-c",
                   script, "sh", state, BGCTL_BIN, svc.config_path()},
                  30000, svc.dir());
-  if (r.err.find("mount") == 0 || r.err.find("unshare:") == 0) {
-    WARN("skipped: cannot mount a tmpfs here: " << r.err);
-    return;
-  }
+  if (r.err.find("mount") == 0 || r.err.find("unshare:") == 0)
+    BGCTL_SKIP("cannot mount a tmpfs here: " << r.err);
   CHECK(r.exit_code == 1);
   CHECK(r.err == "bgctl: cannot write lock file " + state +
                      "/lock: No space left on device\n");
