@@ -20,7 +20,7 @@ scripts/build.sh
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 300 "$@")
 [ "${BGCTL_SANITIZE:-1}" = 0 ] && exit 0
 
-echo "== ASan+UBSan build (build-san/, clang)"
+echo "== ASan+UBSan build (build-san/, clang), ${SECONDS}s into test.sh"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 # -O1 and line tables only: the sanitizers' usual flags, and the build of
@@ -42,13 +42,13 @@ check_reports() {
     exit 1
   fi
 }
-echo "== the suite under ASan+UBSan"
+echo "== the suite under ASan+UBSan, ${SECONDS}s into test.sh"
 status=0
 (cd build-san && ctest --output-on-failure -j"$jobs" --timeout 600 "$@") || status=$?
 check_reports "the suite"
 [ "$status" -eq 0 ] || exit "$status"
 
-echo "== fuzzing, ${BGCTL_FUZZ_SECONDS:-30} s per target"
+echo "== fuzzing, ${BGCTL_FUZZ_SECONDS:-30} s per target, ${SECONDS}s into test.sh"
 # libFuzzer reports on stderr itself; keep ASan's report there too.
 export ASAN_OPTIONS="detect_leaks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -67,3 +67,4 @@ for corpus in tests/fuzz/corpus/*/; do
   fi
   grep -E 'stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$work.log" | tr -s ' ' | paste -sd' '
 done
+echo "== test.sh: all passed in ${SECONDS}s"
