@@ -191,28 +191,42 @@ const KeySpec* LookupKey(std::string_view name) {
   return nullptr;
 }
 
-bool IsIntegral(double v) {
-  return v == static_cast<double>(static_cast<int64_t>(v));
+// v as an int64_t when it is a whole number in [lo, hi]; false (and *out
+// untouched) otherwise, NaN included. The range check comes before the cast:
+// converting a double out of int64_t's range is undefined behaviour.
+bool WholeInRange(double v, double lo, double hi, int64_t* out) {
+  if (!(v >= lo && v <= hi)) return false;
+  const int64_t i = static_cast<int64_t>(v);
+  if (static_cast<double>(i) != v) return false;
+  *out = i;
+  return true;
 }
+
+// Beyond any pid or byte count, and exactly representable in both types.
+constexpr double kMaxCount = 9007199254740992.0;  // 2^53
 
 // Stores a number into the numeric field of `key`; false if out of range.
 bool SetNumber(Key key, double v, LogRecord* r) {
+  int64_t i = 0;
   switch (key) {
     case Key::kMsec:
       r->msec = v;
       return true;
     case Key::kPid:
-      r->pid = static_cast<int64_t>(v);
-      return IsIntegral(v);
+      if (!WholeInRange(v, -kMaxCount, kMaxCount, &i)) return false;
+      r->pid = i;
+      return true;
     case Key::kStatus:
-      r->status = static_cast<int>(v);
-      return v >= 0 && v <= 999 && IsIntegral(v);
+      if (!WholeInRange(v, 0, 999, &i)) return false;
+      r->status = static_cast<int>(i);
+      return true;
     case Key::kRequestTime:
       r->request_time_s = v;
       return v >= 0;
     case Key::kBytesSent:
-      r->bytes_sent = static_cast<int64_t>(v);
-      return v >= 0 && IsIntegral(v);
+      if (!WholeInRange(v, 0, kMaxCount, &i)) return false;
+      r->bytes_sent = i;
+      return true;
     case Key::kString:
       break;
   }

@@ -1,5 +1,4 @@
 #include "controller/access_log.h"
-#include "controller/log_follower.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -9,6 +8,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "controller/log_follower.h"
 
 namespace bgctl {
 namespace {
@@ -185,6 +186,45 @@ TEST_CASE("malformed lines are rejected", "[access_log]") {
   }
   LogRecord r;
   CHECK(ParseLogLine(R"({"status":200,)" + good_tail, &r));  // the control
+}
+
+TEST_CASE(
+    "numbers beyond an integer field's range are rejected, in either key "
+    "order (no out-of-range float-to-int conversion)",
+    "[access_log]") {
+  const std::string ordered_head = R"({"msec":1763934000.123,"pid":)";
+  const std::string tail =
+      R"(,"method":"GET","uri":"/","status":200,"request_time":0.002,)"
+      R"("upstream_addr":"127.0.0.1:8082","upstream_status":"200",)"
+      R"("upstream_response_time":"0.002","bytes_sent":215,)"
+      R"("time":"2026-11-23T21:40:00+00:00"})";
+  const std::string base = R"("request_time":0.1,"upstream_addr":"a:1")";
+  const std::vector<std::string> bad = {
+      R"({"status":1e308,)" + base + "}",
+      R"({"status":-1e308,)" + base + "}",
+      R"({"status":2147483648,)" + base + "}",
+      R"({"status":200,"pid":1e30,)" + base + "}",
+      R"({"status":200,"pid":-1e30,)" + base + "}",
+      R"({"status":200,"pid":9223372036854775808,)" + base + "}",
+      R"({"status":200,"bytes_sent":1e300,)" + base + "}",
+      R"({"status":200,"bytes_sent":18446744073709551616,)" + base + "}",
+      ordered_head + "1e30" + tail,
+      ordered_head + "99999999999999999999" + tail,
+  };
+  for (const std::string& line : bad) {
+    INFO("line: " << line);
+    LogRecord r;
+    CHECK_FALSE(ParseLogLine(line, &r));
+  }
+  LogRecord r;
+  REQUIRE(ParseLogLine(
+      R"({"status":2e2,"pid":1e6,"bytes_sent":9007199254740992,)" + base + "}",
+      &r));
+  CHECK(r.status == 200);
+  CHECK(r.pid == 1000000);
+  CHECK(r.bytes_sent == 9007199254740992);
+  REQUIRE(ParseLogLine(ordered_head + "4242" + tail, &r));
+  CHECK(r.pid == 4242);
 }
 
 // The same record, written in the shipped key order (the fast path) and

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -65,17 +66,54 @@ int LoadSessionConfig(const CommandLine& cl, Session* s) {
   return kExitOk;
 }
 
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash ? slash : 1);
+}
+
+// Takes the service's lock, waiting up to --lock-wait for it. SIGINT and
+// SIGTERM during the wait end it: exit 1, nothing changed.
+int TakeLock(const CommandLine& cl, const std::string& path, Session* s) {
+  struct sigaction sa = {}, old_int, old_term;
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  const bool wait = cl.lock_wait_ms > 0;
+  if (wait) {
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  auto on_wait = [&](int holder) {
+    s->out->Notice("lock_wait",
+                   "waiting up to " + FormatDuration(cl.lock_wait_ms) +
+                       " for the lock held by bgctl pid " +
+                       (holder ? std::to_string(holder) : "unknown"),
+                   {{"holder_pid", holder}, {"wait_ms", cl.lock_wait_ms}});
+  };
+  int holder = 0;
+  std::string err;
+  LockOutcome r = s->lock.Acquire(path, cl.lock_wait_ms, &g_stop_requested,
+                                  on_wait, &holder, &err);
+  if (wait) {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+  if (r == LockOutcome::kAcquired) return kExitOk;
+  return Fail(s->out.get(), r == LockOutcome::kBusy ? kExitBusy : kExitFailed,
+              err);
+}
+
 // Loads the config, takes the lock and loads the state. A rollout whose
 // owner died (we hold its lock now) is marked interrupted.
 int OpenSession(const CommandLine& cl, Session* s) {
   if (int code = LoadSessionConfig(cl, s)) return code;
   std::string err;
   const Config& cfg = s->config;
-  if (!s->env.fs->MakeDirs(cfg.state_dir, 0700, &err))
+  if (!s->env.fs->MakeDirs(cfg.state_dir, 0700, &err) ||
+      !CheckPrivateDir("state_dir", cfg.state_dir, &err) ||
+      !CheckPrivateDir("the folder of nginx.upstream_file",
+                       DirOf(cfg.nginx.upstream_file), &err))
     return Fail(s->out.get(), kExitFailed, err);
-  int holder = 0;
-  if (!s->lock.TryAcquire(cfg.state_dir + "/lock", &holder, &err))
-    return Fail(s->out.get(), kExitBusy, err);
+  if (int code = TakeLock(cl, cfg.state_dir + "/lock", s)) return code;
   RolloutContext& ctx = s->ctx;
   ctx.config = &s->config;
   ctx.env = s->env;
@@ -167,20 +205,16 @@ int CmdRetirePrevious(const CommandLine& cl) {
   int64_t after = 0;
   std::string err;
   if (!ParseDuration(cl.after, &after, &err)) {
-    std::fprintf(stderr, "bgctl: --after: %s\n", err.c_str());
-    return kExitUsage;
+    Reporter out(RealClock(), cl.json);
+    return Fail(&out, kExitUsage, "--after: " + err);
   }
-  Clock* clock = RealClock();
-  clock->SleepMs(after);
-  // Another command may hold the lock for a while: retry for up to 10 min.
-  for (int attempt = 0; attempt < 600; ++attempt) {
-    int code = RunTransition(cl, [&](Session* s, std::string* e) {
-      return RetirePrevious(&s->ctx, &s->state, e);
-    });
-    if (code != kExitBusy) return code;
-    clock->SleepMs(1000);
-  }
-  return kExitBusy;
+  RealClock()->SleepMs(after);
+  // Another command may hold the lock for a while: wait for up to 10 min.
+  CommandLine waiting = cl;
+  waiting.lock_wait_ms = std::max<int64_t>(cl.lock_wait_ms, 10 * 60 * 1000);
+  return RunTransition(waiting, [&](Session* s, std::string* e) {
+    return RetirePrevious(&s->ctx, &s->state, e);
+  });
 }
 
 // Where traffic goes when the state cannot say (traffic_unknown): what the
@@ -257,14 +291,11 @@ int CmdStatus(const CommandLine& cl) {
   // Without the lock: a rollout whose owner is gone is shown as interrupted.
   if (OwnerGone(state, s.env.processes)) state.phase = Phase::kInterrupted;
   std::string traffic_text;
-  nlohmann::json traffic = TrafficStatus(state, s.config, s.env, &traffic_text);
-  if (cl.json) {
-    nlohmann::json j = StatusJson(state, s.config);
-    j["traffic"] = traffic;
-    std::printf("%s\n", j.dump(2).c_str());
-  } else {
-    std::fputs((StatusText(state, s.config) + traffic_text).c_str(), stdout);
-  }
+  nlohmann::json j = StatusJson(state, s.config);
+  j["traffic"] = TrafficStatus(state, s.config, s.env, &traffic_text);
+  s.out->Result(j);
+  s.out->Block("status", StatusText(state, s.config) + traffic_text, nullptr);
+  s.out->Finish(kExitOk);
   return kExitOk;
 }
 
@@ -276,11 +307,9 @@ int CmdHistory(const CommandLine& cl) {
   if (!ReadHistory(s.env.fs, s.config.state_dir + "/history.jsonl", &entries,
                    &err))
     return Fail(s.out.get(), kExitFailed, err);
-  if (cl.json) {
-    std::printf("%s\n", HistoryJson(entries).dump(2).c_str());
-  } else {
-    std::fputs(HistoryText(entries).c_str(), stdout);
-  }
+  s.out->Result(HistoryJson(entries));
+  s.out->Block("history", HistoryText(entries), nullptr);
+  s.out->Finish(kExitOk);
   return kExitOk;
 }
 

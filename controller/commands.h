@@ -4,6 +4,7 @@
 #ifndef BGCTL_CONTROLLER_COMMANDS_H_
 #define BGCTL_CONTROLLER_COMMANDS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@ namespace bgctl {
 struct CommandLine {
   std::string config_path = "bgctl.yaml";
   bool json = false;
+  int64_t lock_wait_ms = 0;     // --lock-wait: wait this long for the lock
   std::string version;          // deploy
   std::string steps;            // deploy --steps, e.g. "10,50:forever,100"
   bool steps_given = false;     // --steps was on the command line

@@ -297,6 +297,13 @@ bool ParseConfig(const std::string& text, const std::string& path,
   c.dir = AbsoluteDir(path);
   c.rollout.steps = {StepConfig{10, 30000, false}, StepConfig{50, 30000, false},
                      StepConfig{100, 0, false}};
+  // yaml-cpp keeps about 1 KB per node (a 400 KB flow list of empty maps
+  // took 520 MB), so the text is bounded before it is parsed.
+  if (text.size() > kMaxConfigBytes) {
+    *err = path + ": too large: more than " + std::to_string(kMaxConfigBytes) +
+           " bytes (a bgctl config is at most 64 KiB)";
+    return false;
+  }
   YamlParser parser(path, err);
   try {
     YAML::Node root = YAML::Load(text);
@@ -332,6 +339,7 @@ bool LoadConfig(const std::string& path, Config* config, std::string* err) {
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxConfigBytes) break;  // ParseConfig refuses it
   }
   close(fd);
   return ParseConfig(text, path, config, err);

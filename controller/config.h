@@ -116,6 +116,11 @@ struct Config {
 // 1..65535 are all errors. Relative paths resolve against the file's folder.
 bool LoadConfig(const std::string& path, Config* config, std::string* err);
 
+// The largest config file bgctl reads; a longer text (or a file that never
+// ends, such as /dev/zero) is an error "PATH: too large: more than 65536
+// bytes (a bgctl config is at most 64 KiB)", which bounds yaml-cpp's memory.
+constexpr size_t kMaxConfigBytes = 64 << 10;
+
 // Parses config text as if read from `path` (for tests and `validate`).
 bool ParseConfig(const std::string& text, const std::string& path,
                  Config* config, std::string* err);

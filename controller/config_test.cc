@@ -464,3 +464,28 @@ TEST_CASE("placeholders are filled inside single argv elements", "[config]") {
   CHECK(bgctl::FillPlaceholders({"{a}"}, {{"a", "{b}"}, {"b", "x"}}) ==
         std::vector<std::string>{"{b}"});
 }
+
+TEST_CASE(
+    "a config text over 64 KiB is refused before yaml-cpp parses it, and a "
+    "file that never ends is not read to its end",
+    "[config]") {
+  std::string padded = std::string(kMinimal) + "#";
+  padded += std::string(bgctl::kMaxConfigBytes - padded.size(), 'x');
+  REQUIRE(padded.size() == bgctl::kMaxConfigBytes);
+  CHECK(ErrorOf(padded) == "(no error)");
+  const std::string too_large =
+      "bgctl.yaml: too large: more than 65536 bytes (a bgctl config is at "
+      "most 64 KiB)";
+  CHECK(ErrorOf(padded + "x") == too_large);
+  // The shape that took yaml-cpp 520 MB at 400 KB.
+  std::string flow = "service: [";
+  while (flow.size() < 400000) flow += "{},";
+  CHECK(ErrorOf(flow + "{}]") == too_large);
+
+  Config config;
+  std::string err;
+  CHECK_FALSE(bgctl::LoadConfig("/dev/zero", &config, &err));
+  CHECK(err ==
+        "/dev/zero: too large: more than 65536 bytes (a bgctl config is at "
+        "most 64 KiB)");
+}

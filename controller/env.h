@@ -27,21 +27,33 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
   // Reads the whole file. A missing file returns false with *err starting
-  // "cannot read PATH: No such file or directory".
+  // "cannot read PATH: No such file or directory". The real one never
+  // follows a symbolic link at `path` and reads only regular files.
   virtual bool ReadFile(const std::string& path, std::string* contents,
                         std::string* err) = 0;
+  // True if something is at `path` (a symbolic link counts, wherever it
+  // points).
   virtual bool Exists(const std::string& path) = 0;
   // Writes through a temporary file in the same folder, fsyncs it, renames it
   // over `path` and fsyncs the folder: readers see the old or the new file,
-  // never a mix. `mode` applies to a newly written file.
+  // never a mix. `mode` applies to a newly written file. The temporary file
+  // has an unpredictable name (.NAME.tmp.<16 random hex digits>) and is
+  // created exclusively (O_EXCL|O_NOFOLLOW), so nothing planted in the
+  // folder is ever written through; a symbolic link at `path` is replaced,
+  // not followed.
   virtual bool WriteFileAtomic(const std::string& path,
                                const std::string& contents, std::string* err,
                                int mode = 0644) = 0;
   // Appends `line` (which must end in '\n') with one write(2) on an O_APPEND
-  // descriptor and fsyncs, so concurrent appenders never interleave.
+  // descriptor and fsyncs, so concurrent appenders never interleave. The
+  // real one refuses a symbolic link at `path` and anything but a regular
+  // file ("... is a symbolic link (bgctl never follows one here)").
   virtual bool AppendLine(const std::string& path, const std::string& line,
                           std::string* err) = 0;
-  // Creates the folder and its parents; sets `mode` on the last one.
+  // Creates the folder and its parents (0755); a last folder it creates
+  // gets `mode`, whatever the umask. An existing folder keeps its mode and
+  // owner: bgctl never quietly repairs a folder others could write
+  // (CheckPrivateDir refuses it).
   virtual bool MakeDirs(const std::string& path, int mode,
                         std::string* err) = 0;
   virtual bool Remove(const std::string& path, std::string* err) = 0;
@@ -109,6 +121,28 @@ class HttpProbe {
   virtual bool Get(const std::string& host, int port, const std::string& path,
                    int64_t timeout_ms, HttpResponse* out, std::string* err) = 0;
 };
+
+// open(2) of `path` with `flags` (O_CREAT may be among them) that never
+// follows a symbolic link at `path` (ELOOP) and opens only a regular file
+// (EISDIR for a folder, EINVAL for a FIFO, socket or device), close-on-exec
+// and without blocking on a FIFO. -1 with errno on failure.
+int OpenRegularNoFollow(const std::string& path, int flags, int mode = 0);
+
+// strerror(e), except ELOOP ("is a symbolic link (bgctl never follows one
+// here)") and EINVAL ("not a regular file") as OpenRegularNoFollow sets them.
+std::string FileErrorText(int e);
+
+// Refuses a folder that anyone but root and bgctl's own user could change
+// (bgctl runs as root in production): `dir` (absolute) must be owned by root
+// or the effective user and not group- or world-writable; every folder above
+// it must be owned by root or the effective user and writable by others only
+// with the sticky bit (as /tmp), so nobody else can rename what is on the
+// path; symbolic links on the path must be owned by root or the effective
+// user and are judged where they lead. `what` names the folder in *err:
+//   state_dir /srv/x is writable by others (mode 0777): bgctl refuses it;
+//   chmod go-w /srv/x
+bool CheckPrivateDir(const std::string& what, const std::string& dir,
+                     std::string* err);
 
 // The real implementations, owned by the process (never deleted).
 Clock* RealClock();

@@ -72,7 +72,11 @@ bool HistoryEntryFromJson(const json& j, HistoryEntry* out, std::string* err) {
 bool AppendHistory(FileSystem* fs, const std::string& path,
                    const HistoryEntry& entry, std::string* err) {
   // dump() escapes newlines inside strings, so the line is one line.
-  return fs->AppendLine(path, HistoryEntryToJson(entry).dump() + "\n", err);
+  return fs->AppendLine(path,
+                        HistoryEntryToJson(entry).dump(
+                            -1, ' ', false, json::error_handler_t::replace) +
+                            "\n",
+                        err);
 }
 
 bool ReadHistory(FileSystem* fs, const std::string& path,

@@ -225,3 +225,20 @@ TEST_CASE("elapsed times are formatted for humans", "[history]") {
   CHECK(bgctl::FormatElapsed(7380000) == "2h03m");
   CHECK(bgctl::FormatElapsed(-5) == "0ms");
 }
+
+TEST_CASE("a history reason that is not UTF-8 is written with U+FFFD",
+          "[history]") {
+  TempDir dir;
+  std::string path = dir.path + "/history.jsonl";
+  HistoryEntry e;
+  e.id = "d-1";
+  e.command = "deploy";
+  e.outcome = "rolled_back";
+  e.reason = "hook said \xFF\xFE";
+  std::string err;
+  REQUIRE(bgctl::AppendHistory(bgctl::RealFileSystem(), path, e, &err));
+  std::vector<HistoryEntry> entries;
+  REQUIRE(bgctl::ReadHistory(bgctl::RealFileSystem(), path, &entries, &err));
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].reason == "hook said \xEF\xBF\xBD\xEF\xBF\xBD");
+}

@@ -2,13 +2,21 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
+
+using Outcome = bgctl::LockOutcome;
 
 namespace {
 
@@ -55,7 +63,8 @@ char ForkLockHolder(const std::string& path, ChildGuard* child,
     bgctl::Lock lock;
     int holder = 0;
     std::string err;
-    char c = lock.TryAcquire(path, &holder, &err) ? 'y' : 'n';
+    char c =
+        lock.TryAcquire(path, &holder, &err) == Outcome::kAcquired ? 'y' : 'n';
     if (write(fds[1], &c, 1) != 1) _exit(1);
     then();
     _exit(0);
@@ -99,11 +108,11 @@ TEST_CASE("a second holder in the same process is refused and named",
   bgctl::Lock first, second;
   int holder = -1;
   std::string err;
-  REQUIRE(first.TryAcquire(path, &holder, &err));
+  REQUIRE(first.TryAcquire(path, &holder, &err) == Outcome::kAcquired);
   CHECK(first.held());
   CHECK(ReadText(path) == std::to_string(getpid()) + "\n");
 
-  CHECK_FALSE(second.TryAcquire(path, &holder, &err));
+  CHECK(second.TryAcquire(path, &holder, &err) == Outcome::kBusy);
   CHECK_FALSE(second.held());
   CHECK(holder == getpid());
   CHECK(err == "another bgctl (pid " + std::to_string(getpid()) +
@@ -112,7 +121,7 @@ TEST_CASE("a second holder in the same process is refused and named",
   first.Release();
   CHECK_FALSE(first.held());
   CHECK(ReadText(path) == "");
-  REQUIRE(second.TryAcquire(path, &holder, &err));
+  REQUIRE(second.TryAcquire(path, &holder, &err) == Outcome::kAcquired);
   CHECK(second.held());
 }
 
@@ -125,13 +134,13 @@ TEST_CASE("a lock held by a killed process is free again", "[lock]") {
   bgctl::Lock lock;
   int holder = 0;
   std::string err;
-  CHECK_FALSE(lock.TryAcquire(path, &holder, &err));
+  CHECK(lock.TryAcquire(path, &holder, &err) == Outcome::kBusy);
   CHECK(holder == child.pid);
   CHECK(err == "another bgctl (pid " + std::to_string(child.pid) +
                    ") holds the lock on " + path);
 
   child.Kill();  // SIGKILL: nothing released by hand
-  REQUIRE(lock.TryAcquire(path, &holder, &err));
+  REQUIRE(lock.TryAcquire(path, &holder, &err) == Outcome::kAcquired);
   CHECK(ReadText(path) == std::to_string(getpid()) + "\n");
 }
 
@@ -158,20 +167,169 @@ TEST_CASE("processes started by the lock holder do not inherit the lock",
   }
   REQUIRE(comm == "sleep\n");
 
+  // The kernel sets the new comm a moment before it closes the close-on-exec
+  // descriptors, so allow 1 s; an inherited lock would stay held for 30 s.
   bgctl::Lock lock;
   int holder = 0;
   std::string err;
-  CHECK(lock.TryAcquire(path, &holder, &err));
-  CHECK(err == "");
+  Outcome r = Outcome::kBusy;
+  for (int i = 0; i < 100 && r == Outcome::kBusy; ++i) {
+    r = lock.TryAcquire(path, &holder, &err);
+    if (r == Outcome::kBusy) usleep(10 * 1000);
+  }
+  CHECK(r == Outcome::kAcquired);
 }
 
-TEST_CASE("a lock file that cannot be opened is reported", "[lock]") {
+TEST_CASE(
+    "a lock file that cannot be opened or written is a failure (exit 1), "
+    "never busy",
+    "[lock]") {
   TempDir dir;
-  std::string path = dir.path + "/missing/lock";
   bgctl::Lock lock;
   int holder = -1;
   std::string err;
-  CHECK_FALSE(lock.TryAcquire(path, &holder, &err));
+  std::string missing = dir.path + "/missing/lock";
+  CHECK(lock.TryAcquire(missing, &holder, &err) == Outcome::kFailed);
   CHECK(holder == 0);
-  CHECK(err == "cannot open lock file " + path + ": No such file or directory");
+  CHECK(err ==
+        "cannot open lock file " + missing + ": No such file or directory");
+
+  std::string folder = dir.path + "/lock";
+  REQUIRE(mkdir(folder.c_str(), 0700) == 0);
+  CHECK(lock.TryAcquire(folder, &holder, &err) == Outcome::kFailed);
+  CHECK(err == "cannot open lock file " + folder + ": Is a directory");
+  // Acquire does not wait on a failure.
+  CHECK(lock.Acquire(folder, 5000, nullptr, nullptr, &holder, &err) ==
+        Outcome::kFailed);
+  CHECK_FALSE(lock.held());
+}
+
+TEST_CASE("a symbolic link at the lock's path is refused, its target untouched",
+          "[lock]") {
+  TempDir dir;
+  std::string victim = dir.path + "/victim";
+  { std::ofstream(victim) << "precious\n"; }
+  std::string path = dir.path + "/lock";
+  REQUIRE(symlink(victim.c_str(), path.c_str()) == 0);
+  bgctl::Lock lock;
+  int holder = -1;
+  std::string err;
+  CHECK(lock.TryAcquire(path, &holder, &err) == Outcome::kFailed);
+  CHECK(err == "cannot open lock file " + path +
+                   ": is a symbolic link (bgctl never follows one here)");
+  CHECK(ReadText(victim) == "precious\n");
+  // A dangling link is not followed to create its target either.
+  std::string dangling = dir.path + "/lock2";
+  REQUIRE(symlink((dir.path + "/created").c_str(), dangling.c_str()) == 0);
+  CHECK(lock.TryAcquire(dangling, &holder, &err) == Outcome::kFailed);
+  CHECK_FALSE(std::filesystem::exists(dir.path + "/created"));
+}
+
+TEST_CASE("a lock file that cannot be written (disk full) is a failure",
+          "[lock]") {
+  TempDir dir;
+  std::string path = dir.path + "/lock";
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  ChildGuard child;
+  child.pid = fork();
+  REQUIRE(child.pid >= 0);
+  if (child.pid == 0) {
+    // Writing past 1 byte fails with EFBIG, as a full disk fails with ENOSPC.
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = {1, 1};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    bgctl::Lock lock;
+    int holder = 0;
+    std::string err;
+    std::string report =
+        (lock.TryAcquire(path, &holder, &err) == Outcome::kFailed ? "F:"
+                                                                  : "?:") +
+        err;
+    if (write(fds[1], report.data(), report.size()) < 0) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string report;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) report.append(buf, n);
+  close(fds[0]);
+  CHECK(report == "F:cannot write lock file " + path + ": File too large");
+}
+
+TEST_CASE("Acquire waits for the holder to let go and names it once",
+          "[lock]") {
+  TempDir dir;
+  std::string path = dir.path + "/lock";
+  ChildGuard child;
+  REQUIRE(ForkLockHolder(path, &child, [] {
+            usleep(400 * 1000);
+            _exit(0);
+          }) == 'y');
+  std::vector<int> told;
+  bgctl::Lock lock;
+  int holder = 0;
+  std::string err;
+  auto start = std::chrono::steady_clock::now();
+  CHECK(lock.Acquire(
+            path, 10000, nullptr, [&](int pid) { told.push_back(pid); },
+            &holder, &err) == Outcome::kAcquired);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+  CHECK(told == std::vector<int>{child.pid});
+  CHECK(took >= 300);
+  CHECK(took < 5000);
+  CHECK(ReadText(path) == std::to_string(getpid()) + "\n");
+}
+
+TEST_CASE("Acquire gives up when the wait runs out, and on a stop request",
+          "[lock]") {
+  TempDir dir;
+  std::string path = dir.path + "/lock";
+  ChildGuard child;
+  REQUIRE(ForkLockHolder(path, &child, SleepForever) == 'y');
+  bgctl::Lock lock;
+  int holder = 0, calls = 0;
+  std::string err;
+  auto count = [&](int) { ++calls; };
+  auto start = std::chrono::steady_clock::now();
+  auto ms_since = [](auto t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now() - t)
+        .count();
+  };
+  CHECK(lock.Acquire(path, 300, nullptr, count, &holder, &err) ==
+        Outcome::kBusy);
+  int64_t took = ms_since(start);
+  CHECK(took >= 300);
+  CHECK(took < 3000);
+  CHECK(calls == 1);
+  CHECK(holder == child.pid);
+  CHECK(err == "another bgctl (pid " + std::to_string(child.pid) +
+                   ") holds the lock on " + path + "; waited 300ms");
+
+  // Without a wait: busy at once, nobody told.
+  calls = 0;
+  CHECK(lock.Acquire(path, 0, nullptr, count, &holder, &err) == Outcome::kBusy);
+  CHECK(calls == 0);
+  CHECK(err == "another bgctl (pid " + std::to_string(child.pid) +
+                   ") holds the lock on " + path);
+
+  volatile std::sig_atomic_t stop = 0;
+  std::thread stopper([&] {
+    usleep(200 * 1000);
+    stop = 1;
+  });
+  start = std::chrono::steady_clock::now();
+  Outcome r = lock.Acquire(path, 60000, &stop, count, &holder, &err);
+  took = ms_since(start);
+  stopper.join();
+  CHECK(r == Outcome::kCancelled);
+  CHECK(took >= 150);
+  CHECK(took < 3000);
+  CHECK(err == "interrupted while waiting for the lock on " + path +
+                   " held by bgctl pid " + std::to_string(child.pid));
+  CHECK_FALSE(lock.held());
 }

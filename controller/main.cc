@@ -6,7 +6,9 @@
 #include <cstdio>
 
 #include "controller/commands.h"
+#include "controller/duration.h"
 #include "controller/exit_codes.h"
+#include "controller/output.h"
 
 namespace {
 
@@ -17,6 +19,27 @@ std::string SelfPath(const char* argv0) {
   if (n <= 0) return argv0;
   buf[n] = '\0';
   return buf;
+}
+
+// Whether argv asks for --output json, read before CLI11 parses it, so that
+// a usage error is reported in the format asked for.
+bool WantsJson(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--output=json" ||
+        (a == "--output" && i + 1 < argc && std::string(argv[i + 1]) == "json"))
+      return true;
+  }
+  return false;
+}
+
+// A usage error (exit 2) through the Reporter: one JSON document with
+// "error" in json mode, "bgctl: MESSAGE" on stderr in any case.
+int UsageError(bool json, const std::string& message) {
+  bgctl::Reporter out(bgctl::RealClock(), json);
+  out.Error(message);
+  out.Finish(bgctl::kExitUsage);
+  return bgctl::kExitUsage;
 }
 
 }  // namespace
@@ -32,6 +55,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--output", output, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  std::string lock_wait = "0s";
+  app.add_option("--lock-wait", lock_wait,
+                 "wait up to DURATION (e.g. 5m) for the service's lock "
+                 "instead of exiting 4 at once")
+      ->type_name("DURATION")
       ->capture_default_str();
   app.require_subcommand(1);
 
@@ -63,11 +92,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? bgctl::kExitOk : bgctl::kExitUsage;
+    // --help and --version print as CLI11 does; errors go through the
+    // Reporter.
+    if (e.get_exit_code() == 0 || !WantsJson(argc, argv))
+      return app.exit(e) == 0 ? bgctl::kExitOk : bgctl::kExitUsage;
+    return UsageError(true, e.what());
   }
   cl.json = output == "json";
   cl.steps_given = sub["deploy"]->count("--steps") > 0;
+  std::string err;
+  if (!bgctl::ParseDuration(lock_wait, &cl.lock_wait_ms, &err))
+    return UsageError(cl.json, "--lock-wait: " + err);
   cl.self_argv = {SelfPath(argv[0]), "-c", cl.config_path};
   for (const bgctl::CommandInfo& c : bgctl::CommandTable()) {
     if (sub[c.name]->parsed()) return c.run(cl);

@@ -53,6 +53,14 @@ void Reporter::Event(const std::string& kind, const std::string& message,
   std::fflush(out_);
 }
 
+void Reporter::Notice(const std::string& kind, const std::string& message,
+                      const nlohmann::json& fields) {
+  Event(kind, message, fields);
+  if (!json_) return;
+  std::fprintf(err_, "bgctl: %s\n", message.c_str());
+  std::fflush(err_);
+}
+
 void Reporter::Error(const std::string& message) {
   if (json_) {
     doc_["errors"].push_back(message);
@@ -85,10 +93,41 @@ void Reporter::Set(const std::string& key, const nlohmann::json& value) {
   doc_[key] = value;
 }
 
+void Reporter::Result(const nlohmann::json& value) { result_ = value; }
+
+namespace {
+
+// What a failed command's "error" member says (see Finish).
+std::string FailureText(const nlohmann::json& doc, int exit_code) {
+  auto errors = doc.find("errors");
+  if (errors != doc.end() && errors->is_array() && !errors->empty() &&
+      errors->back().is_string())
+    return errors->back().get<std::string>();
+  auto status = doc.find("status");
+  if (status != doc.end() && status->is_object()) {
+    auto last = status->find("last_error");
+    if (last != status->end() && last->is_string() &&
+        !last->get<std::string>().empty())
+      return last->get<std::string>();
+  }
+  return "exit code " + std::to_string(exit_code);
+}
+
+}  // namespace
+
 void Reporter::Finish(int exit_code) {
-  if (!json_) return;
-  doc_["exit_code"] = exit_code;
-  std::fprintf(out_, "%s\n", doc_.dump(2).c_str());
+  if (!json_ || finished_) return;
+  finished_ = true;
+  const nlohmann::json* doc = &doc_;
+  if (exit_code == 0 && !result_.is_null()) {
+    doc = &result_;
+  } else {
+    doc_["exit_code"] = exit_code;
+    if (exit_code != 0) doc_["error"] = FailureText(doc_, exit_code);
+  }
+  std::string text =
+      doc->dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::fprintf(out_, "%s\n", text.c_str());
   std::fflush(out_);
 }
 

@@ -1,5 +1,8 @@
 // How commands talk to the user: one line per event with the elapsed time in
 // text mode, or events gathered into one JSON document with --output json.
+// The Reporter is the only way a command's output leaves bgctl: with
+// --output json, stdout gets exactly one JSON document (Finish), and a failed
+// command's document has an "error" member.
 #ifndef BGCTL_CONTROLLER_OUTPUT_H_
 #define BGCTL_CONTROLLER_OUTPUT_H_
 
@@ -24,14 +27,27 @@ class Reporter {
   // `fields` are added to the event's JSON object.
   void Event(const std::string& kind, const std::string& message,
              const nlohmann::json& fields = nlohmann::json::object());
-  // A problem the user must see; in text mode it goes to `err`.
+  // A problem the user must see. It always goes to `err` at once ("bgctl:
+  // MESSAGE"); in json mode it is also kept in the document's "errors".
   void Error(const std::string& message);
+  // An event the user must see at once, also in json mode (then on `err`,
+  // "bgctl: MESSAGE", besides the document's event), e.g. a wait.
+  void Notice(const std::string& kind, const std::string& message,
+              const nlohmann::json& fields = nlohmann::json::object());
   // Free text printed as is in text mode (tables); kept under `key` in JSON.
   void Block(const std::string& key, const std::string& text,
              const nlohmann::json& json_value);
   // Sets a top-level field of the JSON document.
   void Set(const std::string& key, const nlohmann::json& value);
-  // In json mode prints the document (with "exit_code") on `out`.
+  // The document a successful command prints in json mode instead of the
+  // events document (`status` prints the status object, `history` an
+  // array). Ignored when the command fails: the failure document is printed.
+  void Result(const nlohmann::json& value);
+  // In json mode prints the one document on `out`: the Result() if one was
+  // given and exit_code is 0, else the events document with "exit_code" and,
+  // when exit_code is not 0, "error": the last Error() message, or else the
+  // "last_error" of a "status" member, or else "exit code N". Strings that
+  // are not UTF-8 are printed with U+FFFD. Only the first call prints.
   void Finish(int exit_code);
 
   // True in text mode on a terminal: a deploy then keeps a live view (the
@@ -50,6 +66,8 @@ class Reporter {
   FILE* err_;
   int64_t start_ms_;
   nlohmann::json doc_;
+  nlohmann::json result_;  // null: none
+  bool finished_ = false;
   bool live_ = false;
   std::string footer_;  // the live view on screen now
   // Erases the live view from the screen (cursor to its first line).

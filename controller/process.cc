@@ -20,6 +20,8 @@
 #include <exception>
 #include <thread>
 
+#include "controller/text.h"
+
 namespace bgctl {
 
 namespace bp = boost::process;
@@ -293,10 +295,10 @@ class RealProcessRunnerImpl : public ProcessRunner {
   bool Spawn(const SpawnSpec& spec, ProcessId* id, std::string* err) override {
     std::string exe;
     if (!ResolveExecutable(spec.argv, spec.workdir, &exe, err)) return false;
-    int log_fd = open(spec.log_path.c_str(),
-                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int log_fd =
+        OpenRegularNoFollow(spec.log_path, O_WRONLY | O_APPEND | O_CREAT, 0644);
     if (log_fd < 0) {
-      *err = "cannot open log " + spec.log_path + ": " + ErrnoText(errno);
+      *err = "cannot open log " + spec.log_path + ": " + FileErrorText(errno);
       return false;
     }
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -450,7 +452,7 @@ std::string TailOfFile(FileSystem* fs, const std::string& path, int max_lines) {
     }
     pos = nl;
   }
-  return text.substr(pos);
+  return ValidUtf8(std::string_view(text).substr(pos));
 }
 
 ProcessRunner* RealProcessRunner() {

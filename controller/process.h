@@ -8,7 +8,9 @@
 //   - run in their own session (setsid), so they lead their process group
 //     and outlive bgctl (the Boost child is detached);
 //   - read stdin from /dev/null and append stdout and stderr to the log file
-//     (opened O_APPEND|O_CREAT, mode 0644);
+//     (opened O_APPEND|O_CREAT, mode 0644, never through a symbolic link and
+//     only if it is a regular file: "cannot open log PATH: is a symbolic
+//     link (bgctl never follows one here)");
 //   - inherit no other descriptor: in the child every fd >= 3 is marked
 //     close-on-exec (close_range(CLOSE_RANGE_CLOEXEC), or an fcntl loop on
 //     older kernels), so bgctl's lock file and sockets never leak.
@@ -38,7 +40,9 @@ bool ReadStartTime(int pid, uint64_t* start_time);
 
 // The last `max_lines` lines of the file at `path` (the whole text if it has
 // fewer), keeping a final newline if the file has one. "" if the file cannot
-// be read or max_lines <= 0. For error messages about a backend's log.
+// be read or max_lines <= 0. For error messages about a backend's log, so
+// bytes that are not UTF-8 come back as U+FFFD (ValidUtf8): the text can go
+// into state.json as it is.
 std::string TailOfFile(FileSystem* fs, const std::string& path, int max_lines);
 
 }  // namespace bgctl

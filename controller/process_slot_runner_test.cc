@@ -143,17 +143,22 @@ TEST_CASE("a backend that exits on the drain signal stops as exited quickly",
   FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
   Config cfg = TestConfig(dir.path());
+  // It takes 200 ms to drain, so the elapsed time has a floor to check.
   cfg.backend.command = {"/bin/sh", "-c",
-                         "trap 'echo draining; exit 0' TERM; echo ready; "
-                         "while :; do sleep 0.05; done"};
+                         "trap 'echo draining; sleep 0.2; exit 0' TERM; "
+                         "echo ready; while :; do sleep 0.05; done"};
   Started started;
   std::string err;
   REQUIRE(StartBackend(env, cfg, "blue", "v1", &started, &err));
   ProcessGuard guard(started.process);
   REQUIRE(testing::WaitForFileContains(started.log_path, "ready\n", 5000));
   int64_t elapsed = -1;
+  int64_t before = env.clock->NowMs();
   CHECK(StopProcess(env, Drain(SIGTERM, 5000), started.process, &elapsed,
                     &err) == StopOutcome::kExited);
+  int64_t outside = env.clock->NowMs() - before;
+  CHECK(elapsed >= 200);
+  CHECK(elapsed <= outside);
   CHECK(elapsed < 1000);
   CHECK(err.empty());
   CHECK(testing::ReadWholeFile(started.log_path).find("draining\n") !=

@@ -352,9 +352,10 @@ TEST_CASE("CpuTimeMs counts the CPU time a busy process uses", "[process]") {
   REQUIRE(runner->Spawn(ShSpec("while :; do :; done", dir.path() + "/log"), &id,
                         &err));
   ProcessGuard guard(id.pid);
-  int64_t cpu = 0;
+  int64_t cpu = -1;
   REQUIRE(runner->CpuTimeMs(id, &cpu));
-  CHECK(cpu >= 0);
+  CHECK(cpu != -1);                      // it was set
+  CHECK(cpu <= NowMs() - started + 10);  // and is bounded by its wall time
   CHECK(WaitUntil([&] { return runner->CpuTimeMs(id, &cpu) && cpu >= 100; },
                   10000));
   // Never more than the wall time it has had (one thread), give or take a
@@ -487,6 +488,24 @@ TEST_CASE("TailOfFile keeps the last lines of a log", "[process]") {
   CHECK(TailOfFile(&fs, "b", 2) == "two\nthree");
   CHECK(TailOfFile(&fs, "empty", 2) == "");
   CHECK(TailOfFile(&fs, "missing", 2) == "");
+  // Bytes that are not UTF-8 come back as U+FFFD, ready for state.json.
+  fs.files["bad"] = "\xFF\xFE\nboom \xC3\n";
+  CHECK(TailOfFile(&fs, "bad", 1) == "boom \xEF\xBF\xBD\n");
+}
+
+TEST_CASE("Spawn never appends to a log through a symbolic link",
+          "[process]") {
+  TempDir dir;
+  std::string victim = dir.path() + "/victim";
+  std::string log = dir.path() + "/blue.log";
+  REQUIRE(testing::WriteWholeFile(victim, "precious\n"));
+  REQUIRE(symlink(victim.c_str(), log.c_str()) == 0);
+  ProcessId id;
+  std::string err;
+  CHECK_FALSE(RealProcessRunner()->Spawn(ShSpec("echo hi", log), &id, &err));
+  CHECK(err == "cannot open log " + log +
+                   ": is a symbolic link (bgctl never follows one here)");
+  CHECK(testing::ReadWholeFile(victim) == "precious\n");
 }
 
 TEST_CASE("ReadStartTime reads field 22 of /proc/PID/stat", "[process]") {

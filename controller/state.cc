@@ -262,8 +262,11 @@ bool OwnerGone(const State& state, ProcessRunner* processes) {
 
 bool SaveState(FileSystem* fs, const std::string& path, const State& state,
                std::string* err) {
-  return fs->WriteFileAtomic(path, StateToJson(state).dump(2) + "\n", err,
-                             0600);
+  return fs->WriteFileAtomic(
+      path,
+      StateToJson(state).dump(2, ' ', false, json::error_handler_t::replace) +
+          "\n",
+      err, 0600);
 }
 
 namespace {

@@ -286,3 +286,19 @@ TEST_CASE("status text names both slots, their weights and the step",
   CHECK(bgctl::StatusText(State(), DemoConfig()) ==
         "service demo: idle\nnothing deployed yet\n");
 }
+
+TEST_CASE(
+    "a last_error that is not UTF-8 is saved with U+FFFD instead of "
+    "throwing mid-rollout",
+    "[state]") {
+  TempDir dir;
+  std::string path = dir.path + "/state.json";
+  State s = Progressing();
+  s.last_error = "exited; last lines of its log:\nboom \xFF\xFE\n";
+  std::string err;
+  REQUIRE(bgctl::SaveState(bgctl::RealFileSystem(), path, s, &err));
+  State back;
+  REQUIRE(bgctl::LoadState(bgctl::RealFileSystem(), path, &back, &err));
+  CHECK(back.last_error ==
+        "exited; last lines of its log:\nboom \xEF\xBF\xBD\xEF\xBF\xBD\n");
+}

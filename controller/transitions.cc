@@ -6,6 +6,7 @@
 #include "controller/failpoint.h"
 #include "controller/placeholders.h"
 #include "controller/slot_runner.h"
+#include "controller/text.h"
 
 namespace bgctl {
 
@@ -228,7 +229,7 @@ bool RunHook(RolloutContext* ctx, const std::string& name,
     return false;
   }
   int64_t took = ctx->env.clock->NowMs() - start;
-  std::string output = result.output;
+  std::string output = ValidUtf8(result.output);  // it goes into state.json
   while (!output.empty() && output.back() == '\n') output.pop_back();
   if (result.timed_out) {
     *err = name + " hook timed out after " + std::to_string(took) + " ms";

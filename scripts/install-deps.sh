@@ -9,6 +9,9 @@ packages=(
   libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev
   libboost-dev libboost-filesystem-dev libcli11-dev catch2
   nginx-light curl wrk goaccess util-linux bsdutils procps python3
+  # scripts/test.sh: the ASan+UBSan build and the libFuzzer targets (clang's
+  # sanitizer and -fsanitize=fuzzer runtimes are in libclang-rt-14-dev)
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,0 +1,19 @@
+// Text that comes from outside bgctl (a backend's log, a hook's output)
+// before it enters state.json, history.jsonl or a JSON document.
+#ifndef BGCTL_CONTROLLER_TEXT_H_
+#define BGCTL_CONTROLLER_TEXT_H_
+
+#include <string>
+#include <string_view>
+
+namespace bgctl {
+
+// `text` with every byte sequence that is not well-formed UTF-8 (a stray
+// continuation byte, a truncated or overlong sequence, a surrogate, a code
+// point above U+10FFFF) replaced by U+FFFD, one per maximal bad sequence as
+// Unicode recommends. Valid text comes back unchanged.
+std::string ValidUtf8(std::string_view text);
+
+}  // namespace bgctl
+
+#endif  // BGCTL_CONTROLLER_TEXT_H_
