@@ -25,7 +25,7 @@ class LatencyHistogram {
   static constexpr int kBuckets =
       (kMaxExponent - kMinExponent) * kSubBuckets + 2;  // + under/overflow
 
-  LatencyHistogram() { Clear(); }
+  LatencyHistogram();
 
   // Records one latency in milliseconds. Negative values and NaN count as 0.
   void Add(double ms);
