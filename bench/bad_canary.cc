@@ -2,6 +2,7 @@
 // failed responses users see meanwhile, at several request rates.
 //
 //   build/bench/bad_canary [--runs 3] [--rates 200:10,1000:10,2000:10,400:50]
+//                          [--method windows|sequential]
 //
 // Each run starts one service (real nginx from nginx/, backend-sample,
 // tests/support/service.h) and deploys v1 as stable. Then, for each
@@ -9,7 +10,8 @@
 // keep-alive, half fresh connections; 20% POST) and deploys a bad canary with
 // a second config file: backend-sample --error-rate 0.3, steps
 // [{weight: WEIGHT, pause: 10s}, {weight: 100}], analysis
-// {interval: 5s, min_requests: 20, failure_limit: 1, max_error_rate: 0.05,
+// {method: windows (--method), interval: 5s, min_requests: 20,
+//  failure_limit: 1, max_error_rate: 0.05,
 //  max_p99_latency: 1s, max_latency_ratio: 10}.
 // From the load generator's records (every response carries its version):
 //   first bad  = when the first 5xx from the canary version arrived
@@ -42,9 +44,13 @@ using testing::ServiceOptions;
 constexpr int kMinRequests = 20;
 constexpr double kErrorRate = 0.3;
 constexpr double kHurtBudget = 1.5 * kMinRequests * kErrorRate;
-const char* const kAnalysis =
-    "{interval: 5s, min_requests: 20, failure_limit: 1, max_error_rate: 0.05, "
-    "max_p99_latency: 1s, max_latency_ratio: 10}";
+// The window rule's settings; --method sequential judges the same canary
+// with the sequential judge (these limits, its defaults otherwise).
+std::string Analysis(const std::string& method) {
+  return "{method: " + method +
+         ", interval: 5s, min_requests: 20, failure_limit: 1, "
+         "max_error_rate: 0.05, max_p99_latency: 1s, max_latency_ratio: 10}";
+}
 
 struct RatePoint {
   double rate = 0;
@@ -138,6 +144,13 @@ PointResult RunPoint(Service* svc, const std::string& bad_cfg,
     p.window_ms = static_cast<double>(launched + w.value("t_ms", 0));
     p.window_requests = w.value("canary_requests", int64_t{0});
   }
+  // The sequential judge has no windows: the canary requests of the step
+  // it rejected, from the deploy's analysis document.
+  const nlohmann::json& steps =
+      run.doc.value("analysis", nlohmann::json::object())
+          .value("steps", nlohmann::json::array());
+  if (p.window_ms < 0 && !steps.empty())
+    p.window_requests = steps.back()["canary"].value("requests", int64_t{0});
   for (const nlohmann::json& w : Events(run.doc, "weight")) {
     double at = static_cast<double>(launched + w.value("t_ms", 0));
     if (w.value("weight", -1) == point.weight && p.step_ms < 0) {
@@ -221,6 +234,10 @@ int main(int argc, char** argv) {
       "bad_canary: time to take traffic off a canary answering 30% "
       "errors, and the failed responses users see"};
   app.add_option("--runs", runs, "repetitions")->capture_default_str();
+  std::string method = "windows";
+  app.add_option("--method", method, "windows or sequential")
+      ->check(CLI::IsMember({"windows", "sequential"}))
+      ->capture_default_str();
   app.add_option("--rates", rates_text,
                  "RATE:WEIGHT pairs: total req/s and canary weight in %")
       ->capture_default_str();
@@ -236,7 +253,7 @@ int main(int argc, char** argv) {
   std::printf(
       "bad_canary: canary backend-sample --error-rate %.1f; analysis "
       "%s; %d run(s)\n",
-      kErrorRate, kAnalysis, runs);
+      kErrorRate, Analysis(method).c_str(), runs);
   std::vector<std::vector<PointResult>> all(points.size());
   bool all_ok = true;
   int index = 0;
@@ -244,7 +261,7 @@ int main(int argc, char** argv) {
     int64_t started = NowMs();
     Service svc;
     ServiceOptions good;
-    good.analysis = kAnalysis;
+    good.analysis = Analysis(method);
     std::string err;
     if (!svc.Start(good, &err)) {
       std::printf("cannot start nginx: %s\n", err.c_str());

@@ -6,9 +6,11 @@
 // 1. Streams a realistic access log (bgctl's log format, two upstream ports,
 //    some 5xx, retries and "-") of N lines (default 1,000,000, ~220 bytes
 //    each) into a fresh temporary folder, which is removed at the end.
-// 2. Runs bgctl's reader + windowing (LogFollower::Poll -> Analyzer::AddLine)
-//    in a fresh single-threaded child process (this binary with --analyse),
-//    best of --runs runs; the child's peak RSS comes from wait4().
+// 2. Runs bgctl's reader + judge (LogFollower::Poll -> CanaryJudge::AddLine,
+//    Update after every read, as the rollout does) in a fresh single-threaded
+//    child process (this binary with --analyse FILE METHOD), for the
+//    sequential judge and the window rule, best of --runs runs each; the
+//    child's peak RSS comes from wait4().
 //    Times are wall clock and, because the machine may be shared, also CPU
 //    time (user + system, from wait4) for every contender.
 // 3. Runs an awk one-liner computing the same canary requests and errors,
@@ -31,14 +33,15 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "controller/access_log.h"
+#include "controller/judge.h"
 #include "controller/log_follower.h"
-#include "controller/analysis.h"
 
 namespace {
 
@@ -109,7 +112,9 @@ bool Generate(const std::string& path, int64_t lines, std::string* err) {
     const double roll = rng.Uniform();
     int status = rng.Uniform() < 0.1 ? 304 : 200;
     if (rng.Uniform() < 0.03) status = 404;
-    if (rng.Uniform() < (to_canary ? 0.02 : 0.002)) status = 503;
+    // A healthy canary, the case that is read to the end of a step (a bad
+    // one is cut, and its lines are no longer judged).
+    if (rng.Uniform() < 0.002) status = 503;
     double rt = Latency(&rng, to_canary ? 12 : 9);
     char addr[64], ustatus[32], utime[32];
     if (roll < 0.001) {  // no upstream reached
@@ -157,41 +162,53 @@ bool Generate(const std::string& path, int64_t lines, std::string* err) {
 // ---------------------------------------------------------------------------
 // The analysis child: --analyse FILE
 
-int Analyse(const std::string& path) {
+int Analyse(const std::string& path, const std::string& method) {
   const double t0 = Now();
   bgctl::AnalysisConfig cfg;
+  cfg.method = method == "windows" ? bgctl::AnalysisMethod::kWindows
+                                   : bgctl::AnalysisMethod::kSequential;
+  bgctl::JudgeSetup setup;
+  setup.stable_port = kStablePort;
+  setup.canary_port = kCanaryPort;
+  setup.steps = {{10, 3600000, false}, {100, 0, false}};
+  std::unique_ptr<bgctl::CanaryJudge> judge = bgctl::MakeJudge(cfg, setup);
   bgctl::LogFollower follower;
-  bgctl::Analyzer analyzer(cfg, kStablePort, kCanaryPort);
   std::string err;
   if (!follower.Open(path, /*from_end=*/false, &err)) {
     std::fprintf(stderr, "%s\n", err.c_str());
     return 1;
   }
-  analyzer.StartWindow(0);
-  const auto on_line = [&](std::string_view line) { analyzer.AddLine(line); };
+  judge->BeginStep(0, 10, 0);
+  const auto on_line = [&](std::string_view line) { judge->AddLine(line); };
+  // As the rollout does: read what the log holds, then judge, on the clock.
+  auto now_ms = [&] { return static_cast<int64_t>((Now() - t0) * 1000); };
+  bgctl::Decision d;
   for (int i = 0; i < 100000; ++i) {
     if (!follower.Poll(on_line, &err)) {
       std::fprintf(stderr, "%s\n", err.c_str());
       return 1;
     }
-    if (follower.caught_up()) break;
+    d = judge->Update(now_ms(), -1);
+    if (follower.caught_up() || d.kind == bgctl::DecisionKind::kReject) break;
   }
-  bgctl::WindowResult w;
-  if (!analyzer.Tick(cfg.interval_ms, -1, &w)) return 1;
+  const bgctl::JudgeLive live = judge->Live();
+  if (d.kind != bgctl::DecisionKind::kReject) d = judge->EndStep(now_ms(), -1);
   const double seconds = Now() - t0;
+  const nlohmann::json evidence = judge->EvidenceJson();
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   std::printf(
       "lines=%" PRId64 " seconds=%.6f rss_kib=%ld canary_requests=%" PRId64
       " canary_errors=%" PRId64 " canary_retried=%" PRId64
       " stable_requests=%" PRId64 " stable_errors=%" PRId64
-      " no_upstream=%" PRId64 " malformed=%" PRId64
+      " malformed=%" PRId64
       " canary_p99=%.1f stable_p99=%.1f"
-      " verdict=%s\n",
-      follower.lines(), seconds, ru.ru_maxrss, w.canary.requests,
-      w.canary.errors_5xx, w.canary.retried_away, w.stable.requests,
-      w.stable.errors_5xx, w.no_upstream, analyzer.malformed_lines(),
-      w.canary.P99(), w.stable.P99(), bgctl::VerdictName(w.verdict.kind));
+      " decision=%s\n",
+      follower.lines(), seconds, ru.ru_maxrss, live.canary.requests,
+      live.canary.errors_5xx, live.canary.retried_away, live.stable.requests,
+      live.stable.errors_5xx,
+      evidence.value("malformed_lines", judge->malformed_lines()),
+      live.canary.P99(), live.stable.P99(), bgctl::DecisionName(d.kind));
   return 0;
 }
 
@@ -330,17 +347,22 @@ std::string WhichAwk() {
   return "awk";
 }
 
+bool SameCounts(const std::string& a, const std::string& b) {
+  return FieldText(a, "canary_requests") == FieldText(b, "canary_requests") &&
+         FieldText(a, "canary_errors") == FieldText(b, "canary_errors");
+}
+
 int Report(const Options& opt, int64_t file_bytes, const std::string& load,
-           const Contender& bgctl, const Contender& awk, const Contender& ga,
-           int64_t ga_valid, int64_t ga_failed) {
+           const Contender& bgctl, const Contender& windows,
+           const Contender& awk, const Contender& ga, int64_t ga_valid,
+           int64_t ga_failed) {
   const std::string& out = bgctl.best.output;
   const double n = static_cast<double>(opt.lines);
-  const bool lines_ok =
-      Field(out, "lines") == n && Field(out, "malformed") == 0;
-  const bool counts_ok = FieldText(out, "canary_requests") ==
-                             FieldText(awk.best.output, "canary_requests") &&
-                         FieldText(out, "canary_errors") ==
-                             FieldText(awk.best.output, "canary_errors");
+  const bool lines_ok = Field(out, "lines") == n &&
+                        Field(out, "malformed") == 0 &&
+                        Field(windows.best.output, "lines") == n;
+  const bool counts_ok = SameCounts(out, awk.best.output) &&
+                         SameCounts(windows.best.output, awk.best.output);
   const double canary_requests = Field(out, "canary_requests");
   const double canary_errors = Field(out, "canary_errors");
   const double bgctl_lps = n / bgctl.best.wall_s;
@@ -356,7 +378,12 @@ int Report(const Options& opt, int64_t file_bytes, const std::string& load,
               sysconf(_SC_NPROCESSORS_ONLN), load.c_str());
   std::printf("%-9s %10s %11s %10s %11s %11s\n", "", "wall", "lines/s", "cpu",
               "lines/s", "peak RSS");
-  PrintRow(bgctl, n, "LogFollower::Poll -> Analyzer::AddLine, one thread");
+  PrintRow(bgctl, n,
+           "LogFollower::Poll -> sequential judge, one thread (decision " +
+               FieldText(out, "decision") + ")");
+  PrintRow(windows, n,
+           "the same with the window rule (decision " +
+               FieldText(windows.best.output, "decision") + ")");
   PrintRow(awk, n,
            WhichAwk() + " one-liner: canary requests and 5xx" +
                (counts_ok ? " (same counts as bgctl)" : " (COUNTS DIFFER)"));
@@ -365,22 +392,22 @@ int Report(const Options& opt, int64_t file_bytes, const std::string& load,
       "goaccess JSON log format, -o report.json: " + std::to_string(ga_valid) +
           " valid, " + std::to_string(ga_failed) + " failed lines");
   std::printf(
-      "ratio     bgctl/awk %.1fx wall (%.1fx cpu)   bgctl/goaccess %.1fx wall "
-      "(%.1fx cpu)\n",
+      "ratio     sequential/windows %.2fx wall (%.2fx cpu)   bgctl/awk %.1fx "
+      "wall (%.1fx cpu)   bgctl/goaccess %.1fx wall (%.1fx cpu)\n",
+      windows.best.wall_s / bgctl.best.wall_s,
+      windows.best_cpu_s / bgctl.best_cpu_s,
       awk.best.wall_s / bgctl.best.wall_s, awk.best_cpu_s / bgctl.best_cpu_s,
       ga.best.wall_s / bgctl.best.wall_s, ga.best_cpu_s / bgctl.best_cpu_s);
   std::printf(
       "bgctl saw canary %.0f requests, %.0f 5xx (rate %.4f), %s retried away; "
-      "stable %s requests; no upstream %s;\n          p99 canary %s ms, stable "
-      "%s ms; "
-      "verdict %s (in-process time %s s)\n",
+      "stable %s requests;\n          p99 canary %s ms, stable %s ms; "
+      "decision %s (in-process time %s s)\n",
       canary_requests, canary_errors,
       canary_requests > 0 ? canary_errors / canary_requests : 0,
       FieldText(out, "canary_retried").c_str(),
       FieldText(out, "stable_requests").c_str(),
-      FieldText(out, "no_upstream").c_str(),
       FieldText(out, "canary_p99").c_str(),
-      FieldText(out, "stable_p99").c_str(), FieldText(out, "verdict").c_str(),
+      FieldText(out, "stable_p99").c_str(), FieldText(out, "decision").c_str(),
       FieldText(out, "seconds").c_str());
   std::printf(
       "targets   >= 3M lines/s (wall): %s (%.2fM)   peak RSS <= 10 MiB: %s "
@@ -451,11 +478,13 @@ int Bench(const Options& opt) {
   std::printf("generated %" PRId64 " lines (%.1f MB) in %.1f s; running...\n",
               opt.lines, file_bytes / 1e6, gen_s);
 
-  Run bgctl_run, awk_run, ga_run;
-  long bgctl_rss, awk_rss, ga_rss;
-  double bgctl_cpu, awk_cpu, ga_cpu;
-  if (!BestOf(opt.runs, {"/proc/self/exe", "--analyse", log}, &bgctl_run,
-              &bgctl_cpu, &bgctl_rss)) {
+  Run bgctl_run, windows_run, awk_run, ga_run;
+  long bgctl_rss, windows_rss, awk_rss, ga_rss;
+  double bgctl_cpu, windows_cpu, awk_cpu, ga_cpu;
+  if (!BestOf(opt.runs, {"/proc/self/exe", "--analyse", log, "sequential"},
+              &bgctl_run, &bgctl_cpu, &bgctl_rss) ||
+      !BestOf(opt.runs, {"/proc/self/exe", "--analyse", log, "windows"},
+              &windows_run, &windows_cpu, &windows_rss)) {
     return 1;
   }
   if (!BestOf(opt.runs, {"awk", "-F\"", kAwkProgram, log}, &awk_run, &awk_cpu,
@@ -481,9 +510,11 @@ int Bench(const Options& opt) {
   }
 
   const Contender bgctl{"bgctl", bgctl_run, bgctl_cpu, bgctl_rss};
+  const Contender windows{"windows", windows_run, windows_cpu, windows_rss};
   const Contender awk{"awk", awk_run, awk_cpu, awk_rss};
   const Contender ga{"goaccess", ga_run, ga_cpu, ga_rss};
-  return Report(opt, file_bytes, load, bgctl, awk, ga, ga_valid, ga_failed);
+  return Report(opt, file_bytes, load, bgctl, windows, awk, ga, ga_valid,
+                ga_failed);
 }
 
 }  // namespace
@@ -491,7 +522,8 @@ int Bench(const Options& opt) {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // Internal modes: the analysis child, and writing a log to look at.
-  if (argc == 3 && std::string(argv[1]) == "--analyse") return Analyse(argv[2]);
+  if (argc == 4 && std::string(argv[1]) == "--analyse")
+    return Analyse(argv[2], argv[3]);
   if (argc == 4 && std::string(argv[1]) == "--generate") {
     std::string err;
     if (Generate(argv[2], std::atoll(argv[3]), &err)) return 0;

@@ -1,6 +1,7 @@
-// Canary analysis: access-log lines are attributed to the stable or the
-// canary slot, gathered into time windows, and each window is judged
-// against the thresholds of rollout.analysis (AnalysisConfig).
+// Attribution: what one access-log line says about the two slots. The ONE
+// rule used by every judge of the canary (window_judge.h,
+// sequential_judge.h) and by the live view (watch.h), so that the numbers a
+// user watches are the numbers bgctl decides on.
 //
 // Attribution, by upstream port:
 //  - a request belongs to the slot of the LAST entry of $upstream_addr;
@@ -10,7 +11,7 @@
 //  - a retry away from a slot (an earlier entry is that slot's port, the
 //    last entry is not) counts as one failed request of that slot: it adds
 //    1 to the slot's requests, errors_5xx and retried_away (once per line,
-//    however many attempts), but nothing to its latency histogram;
+//    however many attempts), but nothing to its latency;
 //  - "-" (no upstream reached) and any entry without a port count against
 //    neither slot, in no_upstream; a last entry with another port (a server
 //    that is neither slot) is counted in other_upstream.
@@ -19,178 +20,69 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <string>
 #include <string_view>
-#include <vector>
 
-#include "controller/config.h"
+#include "controller/access_log.h"
 #include "controller/histogram.h"
 
 namespace bgctl {
 
-// What one slot did in one window.
-struct WindowStats {
+// The judges attribute with (stable port, canary port): slot[kStable] and
+// slot[kCanary]. The live view uses (blue port, green port).
+constexpr int kStable = 0;
+constexpr int kCanary = 1;
+
+// What one request did to one slot.
+struct SlotHit {
+  bool request = false;       // counts as one request of the slot
+  bool error = false;         // ... and as one 5xx
+  bool retried_away = false;  // a failed attempt nginx retried elsewhere
+  bool ended = false;         // the request ended here (latency_ms is its)
+};
+
+struct LineOutcome {
+  SlotHit slot[2];        // for port_a and port_b of Attribute()
+  double latency_ms = 0;  // $request_time in milliseconds
+  bool no_upstream = false;
+  bool other_upstream = false;
+};
+
+// The rule above, for one parsed line. Port 0 never matches.
+LineOutcome Attribute(const LogRecord& record, int port_a, int port_b);
+
+// Parses and attributes one line; false (and *out untouched) when the line
+// is not one of bgctl's log format (ParseLogLine).
+bool AttributeLine(std::string_view line, int port_a, int port_b,
+                   LineOutcome* out);
+
+// What one slot did over a span of time.
+struct SlotStats {
   int64_t requests = 0;      // includes retried_away
   int64_t errors_5xx = 0;    // includes retried_away
   int64_t retried_away = 0;  // requests nginx retried on another slot
   LatencyHistogram latency;  // ms; requests that ended on this slot
 
+  void Add(const SlotHit& hit, double latency_ms);
   // errors_5xx / requests; 0 without requests.
   double ErrorRate() const;
   double P50() const { return latency.Percentile(50); }
+  double P90() const { return latency.Percentile(90); }
   double P95() const { return latency.Percentile(95); }
   double P99() const { return latency.Percentile(99); }
   void Clear();
+  // {"requests", "errors_5xx", "retried_away", "error_rate", "p50_ms",
+  //  "p90_ms", "p95_ms", "p99_ms"}
+  nlohmann::json ToJson() const;
 };
 
-enum class VerdictKind { kNoData, kPass, kFail };
-
-// "no_data", "pass" or "fail".
-const char* VerdictName(VerdictKind kind);
-
-struct Verdict {
-  VerdictKind kind = VerdictKind::kNoData;
-  // Fail: every broken rule, joined by "; ", e.g.
-  //   "error rate 0.300 > 0.010 (30/100); p99 612ms > 500ms"
-  // Pass: a summary, e.g. "error rate 0.000 (0/120), p99 12ms, cpu 5%".
-  // No data: "40 canary requests < min_requests 50".
-  std::string reason;
-};
-
-// Judges one window. Rules, in this order (a value equal to its limit
-// passes):
-//  - cpu: canary_cpu_percent > max_cpu_percent fails. The CPU sample does
-//    not depend on traffic, so this rule applies even when there are too
-//    few requests (a canary spinning at 100% with no traffic is broken).
-//    A negative canary_cpu_percent means "not measured" and is not judged.
-//  - fewer than min_requests canary requests (and always with none, even
-//    if min_requests is 0): no data (unless cpu failed);
-//  - error rate > max_error_rate fails;
-//  - canary p99 > max_p99_latency_ms fails;
-//  - canary p99 / stable p99 > max_latency_ratio fails, judged only when
-//    the stable side has at least min_requests requests. The stable p99 is
-//    taken as at least 10 ms: below that, differences are scheduling noise
-//    on a shared host ($request_time has millisecond resolution, too).
-// Every failing rule is listed in the reason, cpu last.
-Verdict Judge(const WindowStats& canary, const WindowStats& stable,
-              double canary_cpu_percent, const AnalysisConfig& cfg);
-
-struct WindowResult {
-  int index = 0;  // 0, 1, 2... in the order windows closed
-  int64_t start_ms = 0;
-  int64_t end_ms = 0;
-  bool early = false;  // closed before the interval by the fast path
-  WindowStats canary;
-  WindowStats stable;
+// Both slots and the lines that belong to neither, over a span of time.
+struct TrafficStats {
+  SlotStats slot[2];
   int64_t no_upstream = 0;
   int64_t other_upstream = 0;
-  double canary_cpu_percent = -1;
-  Verdict verdict;
-};
 
-// Windows over the access log for one rollout. The caller owns the clock:
-// it passes the time to StartWindow and Tick, and feeds lines with AddLine.
-// Not thread-safe.
-class Analyzer {
- public:
-  // At most this many closed windows are kept in windows(); older ones are
-  // dropped (their counts stay in failed_windows() and any_verdict_since()).
-  static constexpr size_t kMaxKeptWindows = 1000;
-
-  Analyzer(const AnalysisConfig& cfg, int stable_port, int canary_port);
-
-  // Begins a fresh window at now_ms. Whatever the open window held is
-  // discarded unjudged (requests from before a weight change). Lines added
-  // before the first StartWindow are discarded too (ignored_lines()).
-  void StartWindow(int64_t now_ms);
-
-  // Parses one access-log line and adds it to the open window. A line that
-  // does not parse counts in malformed_lines() and is otherwise ignored.
-  void AddLine(std::string_view line);
-
-  // Closes and judges the open window, storing it in *closed and starting
-  // the next one at now_ms, when either
-  //  - interval_ms (at least 1) has passed since the window started
-  //    (now_ms - start >= interval_ms), judged with everything it holds; or
-  //  - the fast path: the window holds at least min_requests canary
-  //    requests and already fails on error rate or absolute p99. This is the
-  //    simple rule ("fails with what it has"), not "would fail however good
-  //    the rest of the window is": with min_requests requests seen, that is
-  //    evidence enough. Such a window has early = true and verdict kFail.
-  // canary_cpu_percent is the canary's CPU use over the window, measured by
-  // the caller (negative: unknown); it is judged at window close only, never
-  // by the fast path. `closed` may be null. Returns false (and leaves
-  // *closed alone) otherwise, including when no window is open.
-  bool Tick(int64_t now_ms, double canary_cpu_percent, WindowResult* closed);
-
-  // Closes and judges the open window now, whatever its age (the end of a
-  // step shorter than the interval), when it holds at least min_requests
-  // canary requests; a smaller window is discarded unjudged, as StartWindow
-  // would. Returns true and fills *closed only when a window was judged.
-  // No window is open afterwards.
-  bool CloseAtStepEnd(int64_t now_ms, double canary_cpu_percent,
-                      WindowResult* closed);
-
-  // Closed windows with verdict kFail, in this analyzer's life.
-  int failed_windows() const { return failed_windows_; }
-  // The index the open (or next) window will get when it closes. Read it at
-  // the start of a step, then ask any_verdict_since(that index) at its end.
-  int next_window_index() const { return next_index_; }
-  // True if a window with index >= `window_index` closed with kPass or kFail.
-  bool any_verdict_since(int window_index) const {
-    return last_verdict_index_ >= window_index;
-  }
-  // The last closed windows, oldest first (see kMaxKeptWindows).
-  const std::vector<WindowResult>& windows() const { return windows_; }
-  bool window_open() const { return open_; }
-  const WindowStats& open_canary() const { return canary_; }
-  const WindowStats& open_stable() const { return stable_; }
-
-  int64_t lines() const { return lines_; }  // parsed lines, all windows
-  int64_t malformed_lines() const { return malformed_lines_; }
-  int64_t ignored_lines() const { return ignored_lines_; }
-  int64_t no_upstream() const { return no_upstream_total_; }
-  int64_t other_upstream() const { return other_upstream_total_; }
-
-  // The table printed on rollback, one row per window and slot:
-  //   window  slot    requests  errors  error_rate  p99_ms  verdict
-  //   0       canary       120      36       0.300    12.0  fail: error rate
-  //   ... 0       stable      1080       0       0.000    10.0
-  // then one line: "no upstream: N, other upstream: N, malformed lines: N".
-  std::string FormatTable() const;
-
-  // {"windows": [{"index", "start_ms", "end_ms", "early", "verdict",
-  //   "reason", "canary_cpu_percent" (null if unknown), "no_upstream",
-  //   "other_upstream", "canary": SLOT, "stable": SLOT}],
-  //  "failed_windows", "malformed_lines", "no_upstream", "other_upstream"}
-  // where SLOT is {"requests", "errors_5xx", "retried_away", "error_rate",
-  // "p50_ms", "p95_ms", "p99_ms"}.
-  nlohmann::json ToJson() const;
-
- private:
-  void CloseWindow(int64_t now_ms, double cpu, bool early,
-                   WindowResult* closed);
-  bool FailsNow() const;  // the fast-path test
-  WindowStats* SlotOf(int port);
-
-  AnalysisConfig cfg_;
-  int stable_port_;
-  int canary_port_;
-  bool open_ = false;
-  int64_t start_ms_ = 0;
-  WindowStats canary_;
-  WindowStats stable_;
-  int64_t no_upstream_ = 0;     // open window
-  int64_t other_upstream_ = 0;  // open window
-  int next_index_ = 0;
-  int failed_windows_ = 0;
-  int last_verdict_index_ = -1;
-  std::vector<WindowResult> windows_;
-  int64_t lines_ = 0;
-  int64_t malformed_lines_ = 0;
-  int64_t ignored_lines_ = 0;
-  int64_t no_upstream_total_ = 0;
-  int64_t other_upstream_total_ = 0;
+  void Add(const LineOutcome& outcome);
+  void Clear();
 };
 
 }  // namespace bgctl

@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <memory>
 
+#include "controller/analysis_file.h"
 #include "controller/duration.h"
 #include "controller/exit_codes.h"
 #include "controller/history.h"
+#include "controller/judge.h"
 #include "controller/lock.h"
 #include "controller/names.h"
 #include "controller/process.h"
@@ -293,8 +295,15 @@ int CmdStatus(const CommandLine& cl) {
   std::string traffic_text;
   nlohmann::json j = StatusJson(state, s.config);
   j["traffic"] = TrafficStatus(state, s.config, s.env, &traffic_text);
+  // The running evidence of the rollout's judge (analysis_file.h).
+  const nlohmann::json analysis =
+      ReadAnalysisOfDeploy(s.env.fs, AnalysisPath(s.config), state.deploy_id);
+  j["analysis"] = analysis;
   s.out->Result(j);
-  s.out->Block("status", StatusText(state, s.config) + traffic_text, nullptr);
+  s.out->Block(
+      "status",
+      StatusText(state, s.config) + traffic_text + AnalysisText(analysis),
+      nullptr);
   s.out->Finish(kExitOk);
   return kExitOk;
 }
@@ -367,6 +376,8 @@ int CmdValidate(const CommandLine& cl) {
   if (!ok) return Fail(s.out.get(), kExitUsage, err);
   ReloadSwitch nginx(cfg.nginx, cfg.dir, s.env);
   if (!nginx.Test(&err)) return Fail(s.out.get(), kExitUsage, err);
+  s.out->Event("analysis",
+               DescribeJudge(cfg.rollout.analysis, cfg.rollout.steps));
   s.out->Event("valid", cl.config_path +
                             ": configuration valid; the rendered upstream and "
                             "the live nginx configuration pass `nginx -t`");
@@ -382,7 +393,8 @@ const std::vector<CommandInfo>& CommandTable() {
        "start a version in the free slot, step traffic, analyse, "
        "promote or roll back",
        CmdDeploy, false},
-      {"status", "where the service stands now", CmdStatus, false},
+      {"status", "where the service stands now, with the canary analysis",
+       CmdStatus, false},
       {"promote", "continue a paused rollout (--full: go to 100% now)",
        CmdPromote, false},
       {"set-weight", "put PCT% (0-100) of traffic on the canary now",

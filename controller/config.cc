@@ -208,6 +208,28 @@ bool ParseSteps(YamlParser* p, const YamlSection& rollout, RolloutConfig* r) {
   return true;
 }
 
+// rollout.analysis.method, alpha, error_margin {relative, absolute} and
+// latency_margin {relative, absolute (a duration)}.
+bool ParseSequential(YamlParser* p, const YamlSection& a, AnalysisConfig* c) {
+  std::string method = "sequential";
+  if (!p->Choice(a, "method", {"sequential", "windows"}, &method) ||
+      !p->Number(a, "alpha", 0, 0.5, true, &c->alpha))
+    return false;
+  c->method = method == "windows" ? AnalysisMethod::kWindows
+                                  : AnalysisMethod::kSequential;
+  YamlSection em, lm;
+  int64_t latency_ms = static_cast<int64_t>(c->latency_margin.absolute);
+  if (!p->Sub(a, "error_margin", false, {"relative", "absolute"}, &em) ||
+      !p->Number(em, "relative", 0, 1000, false, &c->error_margin.relative) ||
+      !p->Number(em, "absolute", 0, 1, false, &c->error_margin.absolute) ||
+      !p->Sub(a, "latency_margin", false, {"relative", "absolute"}, &lm) ||
+      !p->Number(lm, "relative", 0, 1000, false, &c->latency_margin.relative) ||
+      !p->Duration(lm, "absolute", false, &latency_ms))
+    return false;
+  c->latency_margin.absolute = static_cast<double>(latency_ms);
+  return true;
+}
+
 bool ParseRollout(YamlParser* p, const YamlSection& top, RolloutConfig* r) {
   YamlSection s, a;
   if (!p->Sub(top, "rollout", false, {"steps", "keep_previous", "analysis"},
@@ -217,11 +239,13 @@ bool ParseRollout(YamlParser* p, const YamlSection& top, RolloutConfig* r) {
     return false;
   AnalysisConfig& c = r->analysis;
   double ratio = c.max_latency_ratio, cpu = c.max_cpu_percent;
-  if (!p->Sub(s, "analysis", false,
-              {"interval", "min_requests", "failure_limit", "max_error_rate",
-               "max_p99_latency", "max_latency_ratio", "max_cpu_percent",
-               "on_no_data"},
-              &a) ||
+  if (!p->Sub(
+          s, "analysis", false,
+          {"method", "alpha", "error_margin", "latency_margin", "interval",
+           "min_requests", "failure_limit", "max_error_rate", "max_p99_latency",
+           "max_latency_ratio", "max_cpu_percent", "on_no_data"},
+          &a) ||
+      !ParseSequential(p, a, &c) ||
       !p->Duration(a, "interval", true, &c.interval_ms) ||
       !p->Int(a, "min_requests", false, 1, INT_MAX, &c.min_requests) ||
       !p->Int(a, "failure_limit", false, 1, INT_MAX, &c.failure_limit) ||

@@ -66,7 +66,26 @@ struct StepConfig {
 
 enum class OnNoData { kContinue, kRollback };
 
+// How the canary is judged (judge.h): sequential tests (the default) or the
+// fixed-window rule.
+enum class AnalysisMethod { kSequential, kWindows };
+
+// How much worse than stable the canary may be before a sequential test
+// counts it as worse: relative to stable's figure, and at least `absolute`
+// (a rate for errors, milliseconds for latency).
+struct Margin {
+  double relative = 0;
+  double absolute = 0;
+};
+
 struct AnalysisConfig {
+  AnalysisMethod method = AnalysisMethod::kSequential;
+  // sequential: the probability of rolling back a canary no worse than
+  // stable, per deploy, across every test, step, pause and promote.
+  double alpha = 0.01;
+  Margin error_margin{0.25, 0.001};  // 5xx rate: x1.25, and +0.1 points
+  Margin latency_margin{0.25, 10};   // stable's p90: x1.25, and +10 ms
+  // windows (and sequential: the cadence of evidence lines and CPU checks)
   int64_t interval_ms = 5000;
   int min_requests = 50;
   int failure_limit = 2;

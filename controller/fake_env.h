@@ -1,7 +1,7 @@
 // Fakes of every env.h interface, for fast and exact unit tests of the code
 // that drives a rollout (rollout.cc, operations.cc, transitions.cc) on top of
-// a real Nginx, Reporter, LogFollower and Analyzer. Header-only and included
-// only by tests: nothing here is compiled into bgctl_core.
+// a real Nginx, Reporter, LogFollower and canary judge. Header-only and
+// included only by tests: nothing here is compiled into bgctl_core.
 //
 //   FakeClock          time moves only when the code sleeps; tasks run "at T"
 //   FakeFileSystem     an in-memory map of files; paths can be made to fail

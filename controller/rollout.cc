@@ -1,11 +1,12 @@
 #include "controller/rollout.h"
 
 #include <algorithm>
+#include <memory>
 
-#include "controller/access_log.h"
-#include "controller/analysis.h"
+#include "controller/analysis_file.h"
 #include "controller/duration.h"
 #include "controller/health.h"
+#include "controller/judge.h"
 #include "controller/log_follower.h"
 #include "controller/slot_runner.h"
 #include "controller/watch.h"
@@ -20,6 +21,9 @@ constexpr int64_t kTickMs = 20;
 constexpr int64_t kCpuSampleMs = 500;
 // The live view on a terminal is redrawn this often.
 constexpr int64_t kViewRefreshMs = 250;
+// state_dir/analysis.json is rewritten at most this often (and at every
+// decision).
+constexpr int64_t kEvidenceWriteMs = 500;
 
 enum class RolloutPhase {
   kStartCanary,     // start the new version in the free slot
@@ -36,16 +40,33 @@ enum class RolloutPhase {
 
 class Rollout {
  public:
+  // `resume`: the rollout continues one an earlier bgctl process drove
+  // (promote): the judge continues that deploy's alpha budget from
+  // state_dir/analysis.json.
   Rollout(RolloutContext* ctx, State* state, std::vector<StepConfig> steps,
-          HistoryEntry entry)
+          HistoryEntry entry, bool resume)
       : ctx_(ctx),
         cfg_(*ctx->config),
         state_(state),
         steps_(std::move(steps)),
         entry_(std::move(entry)),
-        analyzer_(cfg_.rollout.analysis, cfg_.PortOf(state->stable_slot),
-                  cfg_.PortOf(state->canary_slot)),
-        rollback_(state->owner_command == "rollback") {}
+        rollback_(state->owner_command == "rollback") {
+    JudgeSetup setup;
+    setup.stable_port = cfg_.PortOf(state->stable_slot);
+    setup.canary_port = cfg_.PortOf(state->canary_slot);
+    setup.steps = steps_;
+    if (resume) {
+      setup.resume = ReadAnalysisOfDeploy(ctx->env.fs, AnalysisPath(cfg_),
+                                          state->deploy_id);
+      if (setup.resume.is_null() && state->step_index >= 0 &&
+          cfg_.rollout.analysis.method == AnalysisMethod::kSequential)
+        ctx->out->Error("no analysis evidence of deploy " + state->deploy_id +
+                        " in " + AnalysisPath(cfg_) +
+                        ": its alpha budget starts again, so the false-"
+                        "rollback bound holds for each part, not the deploy");
+    }
+    judge_ = MakeJudge(cfg_.rollout.analysis, setup);
+  }
 
   // The rollout loop: one phase after another until done. Every phase
   // returns the next one; a stop request (SIGINT/SIGTERM to bgctl) turns
@@ -214,9 +235,8 @@ class Rollout {
     // nginx confirms the reload count: an error rate or a p99 per request
     // does not depend on the weight, and cutting a bad canary early matters.
     follower_.Poll([](std::string_view) {}, &err);
-    window_start_ms_ = ctx_->env.clock->NowMs();
-    analyzer_.StartWindow(window_start_ms_);
-    step_first_window_ = analyzer_.next_window_index();
+    judge_->BeginStep(state_->step_index, step.weight,
+                      ctx_->env.clock->NowMs());
     // A switch that is not confirmed leaves state->traffic_unknown set:
     // the rollback then puts everything on stable again, whatever the
     // weight the state last confirmed.
@@ -257,80 +277,92 @@ class Rollout {
       clock->SleepMs(kTickMs);
     }
     if (!JudgeNewLines() || !JudgeStepEnd()) return RolloutPhase::kRollBack;
-    if (step.pause_ms > 0 && !analyzer_.any_verdict_since(step_first_window_)) {
-      std::string why = "no verdict at " + std::to_string(step.weight) +
-                        "%: fewer than " +
-                        std::to_string(cfg_.rollout.analysis.min_requests) +
-                        " canary requests in every window";
-      if (cfg_.rollout.analysis.on_no_data == OnNoData::kRollback) {
-        Fail(kExitRolledBack, why + " (on_no_data: rollback)");
-        return RolloutPhase::kRollBack;
-      }
-      ctx_->out->Event("no_data", why + "; continuing (on_no_data: continue)");
-    }
     if (state_->step_index + 1 < static_cast<int>(steps_.size()))
       return RolloutPhase::kShiftTraffic;
     return RolloutPhase::kPromote;
   }
 
-  // Feeds new log lines to the analyzer and reports any closed window.
-  // Returns false once the failure limit is reached.
+  // Feeds new log lines to the judge and judges them. False on a rejection.
   bool JudgeNewLines() {
     std::string err;
-    follower_.Poll([&](std::string_view line) { analyzer_.AddLine(line); },
-                   &err);
-    WindowResult w;
-    while (analyzer_.Tick(ctx_->env.clock->NowMs(), CanaryCpuPercent(), &w))
-      if (!ReportWindow(w)) return false;
-    return true;
-  }
-
-  // The step's last, partial window is judged too when it holds enough
-  // canary requests (a step shorter than the analysis interval).
-  bool JudgeStepEnd() {
-    WindowResult w;
-    if (!analyzer_.CloseAtStepEnd(ctx_->env.clock->NowMs(), CanaryCpuPercent(),
-                                  &w))
-      return true;
-    return ReportWindow(w);
-  }
-
-  // Reports a closed window; false once the failure limit is reached.
-  bool ReportWindow(const WindowResult& w) {
-    window_start_ms_ = w.end_ms;
-    ctx_->out->Event("window", DescribeWindow(w), WindowJson(w));
-    if (analyzer_.failed_windows() < cfg_.rollout.analysis.failure_limit)
-      return true;
-    Fail(kExitRolledBack,
-         "analysis: " + std::to_string(analyzer_.failed_windows()) +
-             " failed windows (limit " +
-             std::to_string(cfg_.rollout.analysis.failure_limit) +
-             "), last: " + w.verdict.reason);
+    follower_.Poll([&](std::string_view line) { judge_->AddLine(line); }, &err);
+    const Decision d =
+        judge_->Update(ctx_->env.clock->NowMs(), CanaryCpuPercent());
+    ReportJudge(d.kind != DecisionKind::kContinue);
+    if (d.kind != DecisionKind::kReject) return true;
+    Fail(kExitRolledBack, "analysis: " + d.reason);
     return false;
   }
 
-  // On a terminal: the `status --watch` view of the open window, redrawn
-  // under the event lines.
+  // The step's pause is over: its decision. A step that could not have
+  // rejected anything is on_no_data's to decide. False to roll back.
+  bool JudgeStepEnd() {
+    const StepConfig& step = steps_[state_->step_index];
+    const Decision d =
+        judge_->EndStep(ctx_->env.clock->NowMs(), CanaryCpuPercent());
+    ReportJudge(true);
+    const std::string at = "step " + std::to_string(state_->step_index + 1) +
+                           " at " + std::to_string(step.weight) + "%";
+    switch (d.kind) {
+      case DecisionKind::kReject:
+        Fail(kExitRolledBack, "analysis: " + d.reason);
+        return false;
+      case DecisionKind::kNoData: {
+        const std::string why =
+            "no verdict at " + std::to_string(step.weight) + "%: " + d.reason;
+        if (cfg_.rollout.analysis.on_no_data == OnNoData::kRollback) {
+          Fail(kExitRolledBack, why + " (on_no_data: rollback)");
+          return false;
+        }
+        ctx_->out->Event("no_data",
+                         why + "; continuing (on_no_data: continue)");
+        return true;
+      }
+      default:
+        ctx_->out->Event(
+            "decision", at + ": pass (" + d.reason + ")",
+            {{"step", state_->step_index}, {"decision", DecisionName(d.kind)}});
+        return true;
+    }
+  }
+
+  // Prints the judge's events, and keeps state_dir/analysis.json current:
+  // at most every kEvidenceWriteMs, and at once when `decided`.
+  void ReportJudge(bool decided) {
+    for (const JudgeEvent& e : judge_->TakeEvents())
+      ctx_->out->Event(e.kind, e.message, e.fields);
+    const int64_t now = ctx_->env.clock->NowMs();
+    if (!decided && evidence_written_ && now - evidence_at_ < kEvidenceWriteMs)
+      return;
+    evidence_written_ = true;
+    evidence_at_ = now;
+    std::string err;
+    if (!WriteAnalysis(ctx_->env.fs, AnalysisPath(cfg_), cfg_.service,
+                       state_->deploy_id, ctx_->env.clock->WallMs(),
+                       judge_->EvidenceJson(), &err) &&
+        !evidence_error_shown_) {
+      evidence_error_shown_ = true;
+      ctx_->out->Error("cannot write the analysis evidence: " + err +
+                       " (reported, not fatal)");
+    }
+  }
+
+  // On a terminal: the `status --watch` view of the step so far, with the
+  // judge's evidence, redrawn under the event lines.
   void ShowLiveView() {
     int64_t now = ctx_->env.clock->NowMs();
     if (!ctx_->out->live() || now - view_drawn_at_ < kViewRefreshMs) return;
     view_drawn_at_ = now;
     WatchFrame frame;
     frame.state = *state_;
-    bool canary_blue = canary() == "blue";
-    CopyTraffic(analyzer_.open_canary(),
-                canary_blue ? &frame.blue : &frame.green);
-    CopyTraffic(analyzer_.open_stable(),
-                canary_blue ? &frame.green : &frame.blue);
-    frame.interval_ms = std::max<int64_t>(1, now - window_start_ms_);
+    const JudgeLive live = judge_->Live();
+    const bool canary_blue = canary() == "blue";
+    (canary_blue ? frame.blue : frame.green) = live.canary;
+    (canary_blue ? frame.green : frame.blue) = live.stable;
+    frame.interval_ms = std::max<int64_t>(1, now - live.span_start_ms);
     frame.elapsed_ms = ctx_->out->ElapsedMs();
+    frame.analysis = judge_->EvidenceJson();
     ctx_->out->Footer(RenderFrame(frame, cfg_, /*terminal=*/true));
-  }
-
-  static void CopyTraffic(const WindowStats& from, SlotTraffic* to) {
-    to->requests = from.requests;
-    to->errors_5xx = from.errors_5xx;
-    to->latency = from.latency;
   }
 
   bool CheckHealth(int* failures) {
@@ -365,6 +397,7 @@ class Rollout {
     state_->phase = Phase::kPaused;
     state_->owner_pid = 0;
     if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
+    ReportJudge(true);  // the budget a later promote continues from
     ctx_->out->Event(
         "paused",
         "paused at " + std::to_string(state_->canary_weight) + "% on " + Who() +
@@ -482,8 +515,9 @@ class Rollout {
                       : aborted_ ? "aborted: "
                                  : "rolled back: ") +
                      reason_);
-    if (!analyzer_.windows().empty())
-      ctx_->out->Block("windows", analyzer_.FormatTable(), analyzer_.ToJson());
+    const std::string table = judge_->EvidenceTable();
+    if (!table.empty())
+      ctx_->out->Block("analysis", table, judge_->EvidenceJson());
     if (!aborted_ && !rollback_ &&
         !RunHook(ctx_, "on_rollback", cfg_.hooks.on_rollback, *state_,
                  state_->stable_slot, &err))
@@ -499,33 +533,8 @@ class Rollout {
   void Finish() {
     entry_.ended_ms = ctx_->env.clock->WallMs();
     RecordHistory(ctx_, entry_);
-  }
-
-  static std::string VerdictText(const Verdict& v) {
-    std::string text = VerdictName(v.kind);
-    return v.reason.empty() ? text : text + " (" + v.reason + ")";
-  }
-
-  static std::string DescribeWindow(const WindowResult& w) {
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "window %d: canary %lld req, %.1f%% 5xx, p99 %.0f ms; "
-                  "stable %lld req, p99 %.0f ms: %s",
-                  w.index, static_cast<long long>(w.canary.requests),
-                  100 * w.canary.ErrorRate(), w.canary.P99(),
-                  static_cast<long long>(w.stable.requests), w.stable.P99(),
-                  VerdictText(w.verdict).c_str());
-    return line;
-  }
-
-  static nlohmann::json WindowJson(const WindowResult& w) {
-    return {{"window", w.index},
-            {"canary_requests", w.canary.requests},
-            {"canary_error_rate", w.canary.ErrorRate()},
-            {"canary_p99_ms", w.canary.P99()},
-            {"stable_requests", w.stable.requests},
-            {"stable_p99_ms", w.stable.P99()},
-            {"verdict", VerdictText(w.verdict)}};
+    // --output json: every decision the judge made, and its evidence.
+    ctx_->out->Set("analysis", judge_->EvidenceJson());
   }
 
   RolloutContext* ctx_;
@@ -534,9 +543,9 @@ class Rollout {
   std::vector<StepConfig> steps_;
   HistoryEntry entry_;
   LogFollower follower_;
-  Analyzer analyzer_;
-  int step_first_window_ = 0;
-  int64_t window_start_ms_ = 0;
+  std::unique_ptr<CanaryJudge> judge_;
+  bool evidence_written_ = false, evidence_error_shown_ = false;
+  int64_t evidence_at_ = 0;
   int64_t view_drawn_at_ = 0;
   int64_t cpu_ms_ = 0, cpu_sampled_at_ = 0;
   double cpu_percent_ = 0;
@@ -616,7 +625,8 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
   state->last_error.clear();
   state->owner_command = "deploy";
   if (!Persist(ctx, state, err)) return kExitFailed;
-  Rollout rollout(ctx, state, plan, NewEntry(ctx, *state, "deploy"));
+  Rollout rollout(ctx, state, plan, NewEntry(ctx, *state, "deploy"),
+                  /*resume=*/false);
   return rollout.Run(RolloutPhase::kStartCanary, err);
 }
 
@@ -677,8 +687,8 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
     if (!StopSlot(ctx, state, state->canary_slot, err)) return kExitFailed;
     start = RolloutPhase::kStartCanary;
   }
-  Rollout rollout(ctx, state, plan,
-                  NewEntry(ctx, *state, state->owner_command));
+  Rollout rollout(ctx, state, plan, NewEntry(ctx, *state, state->owner_command),
+                  /*resume=*/true);
   return rollout.Run(start, err);
 }
 
@@ -725,7 +735,7 @@ ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
     start = RolloutPhase::kStartCanary;
   }
   Rollout rollout(ctx, state, {StepConfig{100, 0, false}},
-                  NewEntry(ctx, *state, "rollback"));
+                  NewEntry(ctx, *state, "rollback"), /*resume=*/false);
   return rollout.Run(start, err);
 }
 

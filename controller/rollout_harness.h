@@ -1,6 +1,6 @@
 // Test-only: the harness of the rollout unit tests (rollout_test.cc and
 // operations_test.cc): a World of fakes (fake_env.h) with a real ReloadSwitch,
-// ProcessSlotRunner, Reporter, LogFollower and Analyzer on top, and helpers to
+// ProcessSlotRunner, Reporter, LogFollower and judge on top, and helpers to
 // build the expected upstream files. Not compiled into bgctl_core.
 #ifndef BGCTL_CONTROLLER_ROLLOUT_HARNESS_H_
 #define BGCTL_CONTROLLER_ROLLOUT_HARNESS_H_

@@ -1,8 +1,8 @@
 // The rollout state machine (rollout.cc, operations.cc, transitions.cc) on
 // fakes of every side effect (fake_env.h): a real ReloadSwitch,
-// ProcessSlotRunner, Reporter, LogFollower and Analyzer on top of a fake clock,
-// file system, process runner and HTTP probe. Fake time makes every test exact
-// and fast: a rollout with 1 s pauses runs in about a millisecond.
+// ProcessSlotRunner, Reporter, LogFollower and canary judge on top of a fake
+// clock, file system, process runner and HTTP probe. Fake time makes every test
+// exact and fast: a rollout with 1 s pauses runs in about a millisecond.
 #include "controller/rollout.h"
 
 #include <sys/wait.h>
@@ -237,6 +237,7 @@ TEST_CASE(
     "[rollout]") {
   World w;
   w.StartStable();
+  w.cfg.rollout.analysis.method = AnalysisMethod::kWindows;
   w.cfg.rollout.steps = {{10, 5000, false}, {50, 5000, false}, {100, 0, false}};
   w.cfg.hooks.on_rollback = {"hooks/notify", "{version}", "{slot}", "{port}",
                              "{preview_url}"};
@@ -300,6 +301,7 @@ TEST_CASE(
     "[rollout]") {
   World w;
   w.StartStable();
+  w.cfg.rollout.analysis.method = AnalysisMethod::kWindows;
   w.cfg.rollout.steps = {{10, 3000, false}, {100, 0, false}};
   w.server.on_serving = [&](uint64_t generation) {
     if (generation != 2) return;
@@ -325,6 +327,7 @@ TEST_CASE(
     "[rollout]") {
   World w;
   w.StartStable();
+  w.cfg.rollout.analysis.method = AnalysisMethod::kWindows;
   w.cfg.rollout.steps = {{10, 1000, false}, {100, 0, false}};
   w.cfg.rollout.analysis.on_no_data = OnNoData::kRollback;
   w.server.on_serving = [&](uint64_t generation) {
@@ -350,6 +353,7 @@ TEST_CASE(
     "[rollout]") {
   World w;
   w.StartStable();
+  w.cfg.rollout.analysis.method = AnalysisMethod::kWindows;
   w.cfg.rollout.steps = {{10, 1000, false}, {100, 0, false}};
   w.cfg.rollout.analysis.on_no_data = OnNoData::kContinue;
   std::string err;

@@ -7,7 +7,7 @@
 #include <csignal>
 #include <cstdio>
 
-#include "controller/access_log.h"
+#include "controller/analysis_file.h"
 #include "controller/exit_codes.h"
 #include "controller/log_follower.h"
 
@@ -41,7 +41,7 @@ std::string Role(const State& s, const std::string& slot) {
 
 std::string SlotLine(const WatchFrame& f, const Config& cfg,
                      const std::string& slot, bool terminal) {
-  const SlotTraffic& t = slot == "blue" ? f.blue : f.green;
+  const SlotStats& t = slot == "blue" ? f.blue : f.green;
   const SlotState& s = f.state.Slot(slot);
   double rps = 1000.0 * static_cast<double>(t.requests) /
                static_cast<double>(f.interval_ms);
@@ -68,20 +68,15 @@ std::string SlotLine(const WatchFrame& f, const Config& cfg,
   return line;
 }
 
+// The judges' rule: the last $upstream_status, retries counted as failures
+// of the slot retried away from.
 void Count(const Config& cfg, std::string_view line, WatchFrame* frame) {
-  LogRecord r;
-  if (!ParseLogLine(line, &r)) return;
-  int port = LastUpstreamPort(r.upstream_addr);
-  SlotTraffic* t = port == cfg.blue_port    ? &frame->blue
-                   : port == cfg.green_port ? &frame->green
-                                            : nullptr;
-  if (!t) {
-    frame->no_upstream++;
-    return;
-  }
-  t->requests++;
-  if (r.status >= 500) t->errors_5xx++;
-  t->latency.Add(r.request_time_s * 1000);
+  LineOutcome o;
+  if (!AttributeLine(line, cfg.blue_port, cfg.green_port, &o)) return;
+  frame->blue.Add(o.slot[0], o.latency_ms);
+  frame->green.Add(o.slot[1], o.latency_ms);
+  if (o.no_upstream) frame->no_upstream++;
+  if (o.other_upstream) frame->other_upstream++;
 }
 
 }  // namespace
@@ -98,15 +93,22 @@ std::string RenderFrame(const WatchFrame& f, const Config& cfg, bool terminal) {
                 static_cast<unsigned long long>(s.generation));
   std::string elapsed = std::to_string(f.elapsed_ms / 1000) + "s";
   if (!terminal) {
+    std::string analysis = AnalysisOneLine(f.analysis);
     return "[" + elapsed + "] " + head + SlotLine(f, cfg, "blue", false) +
            SlotLine(f, cfg, "green", false) +
-           " no_upstream=" + std::to_string(f.no_upstream) + "\n";
+           " no_upstream=" + std::to_string(f.no_upstream) +
+           " other_upstream=" + std::to_string(f.other_upstream) +
+           (analysis.empty() ? "" : " " + analysis) + "\n";
   }
   std::string out = std::string(head) + "  (" + elapsed + ")\n";
   out += SlotLine(f, cfg, "blue", true) + SlotLine(f, cfg, "green", true);
   if (f.no_upstream)
     out +=
         "  " + std::to_string(f.no_upstream) + " requests reached no backend\n";
+  if (f.other_upstream)
+    out += "  " + std::to_string(f.other_upstream) +
+           " requests went to a server that is neither slot\n";
+  out += AnalysisText(f.analysis);
   if (!s.last_error.empty()) out += "  last error: " + s.last_error + "\n";
   return out;
 }
@@ -137,6 +139,9 @@ int WatchStatus(const Config& cfg, Env env, int64_t interval_ms, int count) {
     }
     if (OwnerGone(frame.state, env.processes))
       frame.state.phase = Phase::kInterrupted;
+    if (!frame.state.canary_slot.empty())
+      frame.analysis = ReadAnalysisOfDeploy(env.fs, AnalysisPath(cfg),
+                                            frame.state.deploy_id);
     frame.elapsed_ms = env.clock->NowMs() - start;
     std::string text = RenderFrame(frame, cfg, terminal);
     // On a terminal: cursor home and clear, then the frame (redrawn in place).

@@ -1,33 +1,33 @@
 // `bgctl status --watch`: a live view of the service, redrawn in place on a
 // terminal (weights as bars, per-slot requests/s, error rate and p99 read
-// from nginx's access log, phase, step, elapsed), and one plain line per
-// interval when stdout is not a terminal (CI logs).
+// from nginx's access log with the judges' attribution rule (analysis.h),
+// phase, step, elapsed, and the running evidence of the rollout's judge from
+// state_dir/analysis.json), and one plain line per interval when stdout is
+// not a terminal (CI logs).
 #ifndef BGCTL_CONTROLLER_WATCH_H_
 #define BGCTL_CONTROLLER_WATCH_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "controller/analysis.h"
 #include "controller/config.h"
 #include "controller/env.h"
-#include "controller/histogram.h"
 #include "controller/state.h"
 
 namespace bgctl {
 
-// Traffic one slot served during one interval.
-struct SlotTraffic {
-  int64_t requests = 0;
-  int64_t errors_5xx = 0;
-  LatencyHistogram latency;
-};
-
 struct WatchFrame {
   State state;
-  SlotTraffic blue, green;
-  int64_t no_upstream = 0;  // requests that reached no backend
+  SlotStats blue, green;
+  int64_t no_upstream = 0;     // requests that reached no backend
+  int64_t other_upstream = 0;  // requests to a server that is neither slot
   int64_t interval_ms = 1000;
   int64_t elapsed_ms = 0;  // since the watch started
+  // The rollout's analysis.json (analysis_file.h), or null: shown under the
+  // slots.
+  nlohmann::json analysis;
 };
 
 // The frame as text: several lines with bars for a terminal, or one line

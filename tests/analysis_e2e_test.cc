@@ -1,5 +1,7 @@
 // End-to-end: canary analysis from nginx's access log and automatic rollback
-// (issue: canary analysis), with real nginx and backend-sample's faults.
+// (issue: canary analysis), with real nginx and backend-sample's faults. The
+// tests about the fixed-window rule say `method: windows`; the sequential
+// judge's own are in tests/sequential_e2e_test.cc.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -41,7 +43,8 @@ TEST_CASE(
   o.steps =
       "[{weight: 10, pause: 10s}, {weight: 50, pause: 10s}, {weight: 100}]";
   o.analysis =
-      "{interval: 5s, min_requests: 20, failure_limit: 2, max_error_rate: "
+      "{method: windows, interval: 5s, min_requests: 20, failure_limit: 2, "
+      "max_error_rate: "
       "0.05, max_p99_latency: 250ms, max_latency_ratio: 10}";
   Service svc;
   StartWithV1(&svc, o);
@@ -90,7 +93,8 @@ TEST_CASE(
   ServiceOptions o;
   o.steps = "[{weight: 50, pause: 8s}, {weight: 100}]";
   o.analysis =
-      "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: "
+      "{method: windows, interval: 1s, min_requests: 20, failure_limit: 1, "
+      "max_error_rate: "
       "0.05, max_p99_latency: 250ms, max_latency_ratio: 1000}";
   Service svc;
   StartWithV1(&svc, o);
@@ -107,7 +111,8 @@ TEST_CASE(
   CHECK(r.err.find("> 250ms") != std::string::npos);
 
   slow.analysis =
-      "{interval: 1s, min_requests: 20, failure_limit: 1, max_error_rate: "
+      "{method: windows, interval: 1s, min_requests: 20, failure_limit: 1, "
+      "max_error_rate: "
       "0.05, max_p99_latency: 5s, max_latency_ratio: 1.5}";
   CommandResult r2 = svc.Bgctl({"deploy", "--version", "v4"},
                                svc.WriteConfig("ratio.yaml", slow));
@@ -129,7 +134,8 @@ TEST_CASE(
       "[{weight: 20, pause: 1500ms}, {weight: 60, pause: 1500ms}, {weight: "
       "100}]";
   o.analysis =
-      "{interval: 500ms, min_requests: 20, failure_limit: 1, max_error_rate: "
+      "{method: windows, interval: 500ms, min_requests: 20, failure_limit: 1, "
+      "max_error_rate: "
       "0.01, max_p99_latency: 250ms, max_latency_ratio: 3}";
   Service svc;
   StartWithV1(&svc, o);
@@ -154,7 +160,8 @@ TEST_CASE(
   ServiceOptions o;
   o.steps = "[{weight: 10, pause: 1s}, {weight: 100}]";
   o.analysis =
-      "{interval: 500ms, min_requests: 1000, failure_limit: 1, max_error_rate: "
+      "{method: windows, interval: 500ms, min_requests: 1000, failure_limit: "
+      "1, max_error_rate: "
       "0.01, max_p99_latency: 250ms, max_latency_ratio: 3, on_no_data: "
       "continue}";
   Service svc;
@@ -167,7 +174,8 @@ TEST_CASE(
   CHECK(r.out.find("no verdict at 10%") != std::string::npos);
   ServiceOptions strict = o;
   strict.analysis =
-      "{interval: 500ms, min_requests: 1000, failure_limit: 1, max_error_rate: "
+      "{method: windows, interval: 500ms, min_requests: 1000, failure_limit: "
+      "1, max_error_rate: "
       "0.01, max_p99_latency: 250ms, max_latency_ratio: 3, on_no_data: "
       "rollback}";
   CommandResult r2 = svc.Bgctl({"deploy", "--version", "v3"},
