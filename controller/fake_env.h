@@ -120,6 +120,15 @@ class FakeClock : public Clock {
   std::function<void()> on_sleep_;
 };
 
+// The real clock with a fixed wall time (2023-11-14T22:13:20Z), for real
+// processes whose log banner names the time.
+class FixedWallClock : public Clock {
+ public:
+  int64_t NowMs() override { return RealClock()->NowMs(); }
+  int64_t WallMs() override { return 1700000000000; }
+  void SleepMs(int64_t ms) override { RealClock()->SleepMs(ms); }
+};
+
 // Files in a map. Folders are remembered but not required: a file can be
 // written anywhere. Paths told to Fail() fail every operation with
 // "<what> PATH: <reason>". Every WriteFileAtomic is recorded in writes().

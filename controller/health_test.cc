@@ -224,24 +224,7 @@ TEST_CASE("one health check accepts 2xx only", "[health]") {
   CHECK(f.Target(0) == "127.0.0.1:8081/ready");
 }
 
-// The real side: a steady clock, RealHttpProbe, RealProcessRunner.
-class SteadyClock : public Clock {
- public:
-  int64_t NowMs() override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-  int64_t WallMs() override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
-  void SleepMs(int64_t ms) override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  }
-};
-
+// The real side: RealClock, RealHttpProbe, RealProcessRunner.
 TEST_CASE("a real server becomes healthy after its first failures",
           "[health]") {
   httplib::Server server;
@@ -260,9 +243,8 @@ TEST_CASE("a real server becomes healthy after its first failures",
       t.join();
     }
   } stop{server, thread};
-  SteadyClock clock;
   Env env;
-  env.clock = &clock;
+  env.clock = RealClock();
   env.http = RealHttpProbe();
   env.processes = RealProcessRunner();
   ProcessId self{getpid(), 0};
@@ -284,9 +266,8 @@ TEST_CASE("a real server becomes healthy after its first failures",
 TEST_CASE("a real process that exits without listening is reported as exited",
           "[health]") {
   testing::TempDir dir;
-  SteadyClock clock;
   Env env;
-  env.clock = &clock;
+  env.clock = RealClock();
   env.http = RealHttpProbe();
   env.processes = RealProcessRunner();
   int port = testing::PickFreePort();

@@ -37,15 +37,7 @@ class ProcessGuard {
   ProcessId id_;
 };
 
-// The real clock, but a fixed wall time so the log banner is known.
-class FixedWallClock : public Clock {
- public:
-  int64_t NowMs() override { return RealClock()->NowMs(); }
-  int64_t WallMs() override { return 1700000000000; }  // 2023-11-14T22:13:20Z
-  void SleepMs(int64_t ms) override { RealClock()->SleepMs(ms); }
-};
-
-Env RealEnvWithFixedWall(FixedWallClock* clock) {
+Env RealEnvWithFixedWall(fake::FixedWallClock* clock) {
   Env env = RealEnv();
   env.clock = clock;
   return env;
@@ -92,7 +84,7 @@ TEST_CASE(
     "and logs to state_dir/logs/<slot>.log",
     "[process_runner]") {
   testing::TempDir dir;
-  FixedWallClock clock;
+  fake::FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
   Config cfg = TestConfig(dir.path());
   cfg.backend.command = {
@@ -124,7 +116,7 @@ TEST_CASE(
     "starting a backend in an unknown slot or from a missing program fails",
     "[process_runner]") {
   testing::TempDir dir;
-  FixedWallClock clock;
+  fake::FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
   Config cfg = TestConfig(dir.path());
   cfg.backend.command = {"bin/backend-{version}", "--port", "{port}"};
@@ -140,7 +132,7 @@ TEST_CASE(
 TEST_CASE("a backend that exits on the drain signal stops as exited quickly",
           "[process_runner]") {
   testing::TempDir dir;
-  FixedWallClock clock;
+  fake::FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
   Config cfg = TestConfig(dir.path());
   // It takes 200 ms to drain, so the elapsed time has a floor to check.
@@ -173,7 +165,7 @@ TEST_CASE("a backend that exits on the drain signal stops as exited quickly",
 
 TEST_CASE("the configured drain signal is the one sent", "[process_runner]") {
   testing::TempDir dir;
-  FixedWallClock clock;
+  fake::FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
   Config cfg = TestConfig(dir.path());
   cfg.backend.command = {
@@ -196,7 +188,7 @@ TEST_CASE("the configured drain signal is the one sent", "[process_runner]") {
 TEST_CASE("a backend that ignores the drain signal is killed after the timeout",
           "[process_runner]") {
   testing::TempDir dir;
-  FixedWallClock clock;
+  fake::FixedWallClock clock;
   Env env = RealEnvWithFixedWall(&clock);
   Config cfg = TestConfig(dir.path());
   cfg.backend.command = {

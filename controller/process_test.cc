@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "controller/fake_env.h"
 #include "tests/support/temp_dir.h"
 
 namespace bgctl {
@@ -444,39 +445,8 @@ TEST_CASE("Run does not wait for a grandchild that keeps the output open",
   CHECK(took < 1500);
 }
 
-class MapFileSystem : public FileSystem {
- public:
-  std::map<std::string, std::string> files;
-  bool ReadFile(const std::string& path, std::string* contents,
-                std::string* err) override {
-    auto it = files.find(path);
-    if (it == files.end()) {
-      *err = "cannot read " + path + ": No such file or directory";
-      return false;
-    }
-    *contents = it->second;
-    return true;
-  }
-  bool Exists(const std::string& path) override { return files.count(path); }
-  bool WriteFileAtomic(const std::string& path, const std::string& contents,
-                       std::string*, int) override {
-    files[path] = contents;
-    return true;
-  }
-  bool AppendLine(const std::string& path, const std::string& line,
-                  std::string*) override {
-    files[path] += line;
-    return true;
-  }
-  bool MakeDirs(const std::string&, int, std::string*) override { return true; }
-  bool Remove(const std::string& path, std::string*) override {
-    files.erase(path);
-    return true;
-  }
-};
-
 TEST_CASE("TailOfFile keeps the last lines of a log", "[process]") {
-  MapFileSystem fs;
+  fake::FakeFileSystem fs;
   fs.files["a"] = "one\ntwo\nthree\n";
   fs.files["b"] = "one\ntwo\nthree";
   fs.files["empty"] = "";
@@ -493,8 +463,7 @@ TEST_CASE("TailOfFile keeps the last lines of a log", "[process]") {
   CHECK(TailOfFile(&fs, "bad", 1) == "boom \xEF\xBF\xBD\n");
 }
 
-TEST_CASE("Spawn never appends to a log through a symbolic link",
-          "[process]") {
+TEST_CASE("Spawn never appends to a log through a symbolic link", "[process]") {
   TempDir dir;
   std::string victim = dir.path() + "/victim";
   std::string log = dir.path() + "/blue.log";
