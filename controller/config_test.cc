@@ -390,6 +390,11 @@ TEST_CASE("slot ports must be distinct valid ports", "[config]") {
         "bgctl.yaml:11: slots.green.port: same port as slots.blue.port (8081)");
   CHECK(ErrorOf(With("{port: 8081}", "{port: 0}")) ==
         "bgctl.yaml:10: slots.blue.port: must be between 1 and 65535");
+  // A number with spaces or a sign around it is not a port.
+  CHECK(ErrorOf(With("{port: 8081}", "{port: \" 80\"}")) ==
+        "bgctl.yaml:10: slots.blue.port: expected an integer");
+  CHECK(ErrorOf(With("{port: 8081}", "{port: \"80 \"}")) ==
+        "bgctl.yaml:10: slots.blue.port: expected an integer");
   CHECK(ErrorOf(With("{port: 8082}", "{port: 65536}")) ==
         "bgctl.yaml:11: slots.green.port: must be between 1 and 65535");
   CHECK(ErrorOf(With("{port: 8081}", "{port: 8080}")) ==
