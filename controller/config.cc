@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -122,16 +123,77 @@ bool ParseSlots(YamlParser* p, const YamlSection& top, Config* c) {
   return true;
 }
 
+// NAME + `suffix`, NAME a valid name (so also a valid unit name prefix).
+bool IsUnitNameWithSuffix(const std::string& name, const std::string& suffix) {
+  return name.size() > suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) ==
+             0 &&
+         IsValidName(name.substr(0, name.size() - suffix.size()));
+}
+
+// backend.systemd (only with backend.runner: systemd). With a template the
+// template's ExecStart runs, so backend.command, workdir and
+// backend.systemd.user are errors rather than silently unused.
+bool ParseSystemd(YamlParser* p, const YamlSection& backend, BackendConfig* b) {
+  const YamlField* field = backend.Find("systemd");
+  if (field && b->runner != RunnerKind::kSystemd)
+    return p->Fail(LineOf(field->key, backend.line), backend.Key("systemd"),
+                   "only used with backend.runner: systemd");
+  YamlSection s;
+  SystemdConfig& c = b->systemd;
+  if (!p->Sub(backend, "systemd", false,
+              {"unit_dir", "template", "wanted_by", "user"}, &s) ||
+      !p->String(s, "unit_dir", false, &c.unit_dir) ||
+      !p->String(s, "template", false, &c.template_unit) ||
+      !p->String(s, "wanted_by", false, &c.wanted_by) ||
+      !p->String(s, "user", false, &c.user))
+    return false;
+  auto fail = [&](const char* key, const std::string& problem) {
+    return p->Fail(p->ValueLine(*s.Find(key)), s.Key(key), problem);
+  };
+  if (c.unit_dir[0] != '/') return fail("unit_dir", "must be an absolute path");
+  if (!c.template_unit.empty() &&
+      !IsUnitNameWithSuffix(c.template_unit, "@.service"))
+    return fail("template", "invalid template unit \"" + c.template_unit +
+                                "\": expected NAME@.service, NAME of "
+                                "A-Z a-z 0-9 . _ -");
+  if (!IsUnitNameWithSuffix(c.wanted_by, ".target"))
+    return fail("wanted_by", "invalid target \"" + c.wanted_by +
+                                 "\": expected NAME.target, NAME of "
+                                 "A-Z a-z 0-9 . _ -");
+  if (!c.user.empty() &&
+      (!IsValidName(c.user) || c.user.size() > 32 ||
+       !(std::isalpha(static_cast<unsigned char>(c.user[0])) ||
+         c.user[0] == '_')))
+    return fail("user", "invalid user name \"" + c.user + "\"");
+  if (c.template_unit.empty()) return true;
+  for (const char* key : {"command", "workdir"})
+    if (const YamlField* f = backend.Find(key))
+      return p->Fail(p->ValueLine(*f), backend.Key(key),
+                     "not used with backend.systemd.template (the "
+                     "template's ExecStart and WorkingDirectory run): "
+                     "remove it");
+  if (!c.user.empty())
+    return fail("user",
+                "not used with backend.systemd.template: set User= "
+                "in the template");
+  return true;
+}
+
 bool ParseBackend(YamlParser* p, const YamlSection& top, BackendConfig* b) {
   YamlSection s, env, health, drain;
-  if (!p->Sub(top, "backend", true,
-              {"command", "workdir", "env", "health", "drain", "runner"}, &s) ||
-      !p->Argv(s, "command", true, &b->command) ||
-      !p->String(s, "workdir", false, &b->workdir))
+  if (!p->Sub(
+          top, "backend", true,
+          {"command", "workdir", "env", "health", "drain", "runner", "systemd"},
+          &s))
     return false;
   std::string runner = "process";
   if (!p->Choice(s, "runner", {"process", "systemd"}, &runner)) return false;
   b->runner = runner == "systemd" ? RunnerKind::kSystemd : RunnerKind::kProcess;
+  if (!ParseSystemd(p, s, b) ||
+      !p->Argv(s, "command", b->systemd.template_unit.empty(), &b->command) ||
+      !p->String(s, "workdir", false, &b->workdir))
+    return false;
   // env: a map of variable names to strings (any key is allowed by name).
   if (const YamlField* f = s.Find("env")) {
     if (!f->value.IsNull() && !f->value.IsMap())

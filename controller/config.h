@@ -48,14 +48,32 @@ struct DrainConfig {
 // own session, or a systemd unit.
 enum class RunnerKind { kProcess, kSystemd };
 
+// backend.systemd: how the systemd runner names, writes and enables units
+// (systemd_slot_runner.h).
+struct SystemdConfig {
+  // Where bgctl writes units and drop-ins; must be in systemd's unit search
+  // path. Absolute.
+  std::string unit_dir = "/etc/systemd/system";
+  // A user's template unit ("demo@.service"): each slot runs as its instance
+  // (demo@blue.service). "" : bgctl writes bgctl-SERVICE-SLOT.service from
+  // backend.command, env and workdir.
+  std::string template_unit;
+  // The target whose .wants/ holds the slots that start at boot.
+  std::string wanted_by = "multi-user.target";
+  // User= of a written unit; "" : root (no User= line).
+  std::string user;
+};
+
 struct BackendConfig {
   RunnerKind runner = RunnerKind::kProcess;
-  // argv template; "{port}", "{version}" and "{slot}" are filled in.
+  // argv template; "{port}", "{version}" and "{slot}" are filled in. Empty
+  // with backend.systemd.template (the template's ExecStart runs).
   std::vector<std::string> command;
   std::string workdir;  // absolute after loading
   std::map<std::string, std::string> env;
   HealthConfig health;
   DrainConfig drain;
+  SystemdConfig systemd;
 };
 
 struct StepConfig {

@@ -494,3 +494,67 @@ TEST_CASE(
         "/dev/zero: too large: more than 65536 bytes (a bgctl config is at "
         "most 64 KiB)");
 }
+
+TEST_CASE("backend.systemd: defaults, a template, and every key read",
+          "[config][systemd_unit]") {
+  Config c;
+  std::string err;
+  REQUIRE(
+      bgctl::ParseConfig(With("backend:\n", "backend:\n  runner: systemd\n"),
+                         "bgctl.yaml", &c, &err));
+  CHECK(c.backend.runner == bgctl::RunnerKind::kSystemd);
+  CHECK(c.backend.systemd.unit_dir == "/etc/systemd/system");
+  CHECK(c.backend.systemd.template_unit.empty());
+  CHECK(c.backend.systemd.wanted_by == "multi-user.target");
+  CHECK(c.backend.systemd.user.empty());
+  std::string all = With("backend:\n",
+                         "backend:\n  runner: systemd\n  systemd:\n"
+                         "    unit_dir: /run/systemd/system\n"
+                         "    wanted_by: bgctl-test.target\n"
+                         "    user: www-data\n");
+  REQUIRE(bgctl::ParseConfig(all, "bgctl.yaml", &c, &err));
+  CHECK(c.backend.systemd.unit_dir == "/run/systemd/system");
+  CHECK(c.backend.systemd.wanted_by == "bgctl-test.target");
+  CHECK(c.backend.systemd.user == "www-data");
+  // A template replaces backend.command.
+  std::string tmpl =
+      With("  command: [backend-sample, --port, \"{port}\"]\n",
+           "  runner: systemd\n  systemd: {template: demo@.service}\n");
+  REQUIRE(bgctl::ParseConfig(tmpl, "bgctl.yaml", &c, &err));
+  CHECK(c.backend.systemd.template_unit == "demo@.service");
+  CHECK(c.backend.command.empty());
+}
+
+TEST_CASE("bad backend.systemd keys name file, line and key",
+          "[config][systemd_unit]") {
+  auto with_systemd = [](const std::string& body) {
+    return With("backend:\n", "backend:\n  runner: systemd\n  systemd:\n" +
+                                  body);  // systemd's keys start at line 15
+  };
+  CHECK(ErrorOf(with_systemd("    unit_dir: etc/units\n")) ==
+        "bgctl.yaml:15: backend.systemd.unit_dir: must be an absolute path");
+  CHECK(ErrorOf(with_systemd("    template: demo.service\n")) ==
+        "bgctl.yaml:15: backend.systemd.template: invalid template unit "
+        "\"demo.service\": expected NAME@.service, NAME of A-Z a-z 0-9 . _ -");
+  CHECK(
+      ErrorOf(with_systemd("    template: \"a b@.service\"\n"))
+          .find("bgctl.yaml:15: backend.systemd.template: invalid template") ==
+      0);
+  CHECK(ErrorOf(with_systemd("    wanted_by: multi-user\n")) ==
+        "bgctl.yaml:15: backend.systemd.wanted_by: invalid target "
+        "\"multi-user\": expected NAME.target, NAME of A-Z a-z 0-9 . _ -");
+  CHECK(ErrorOf(with_systemd("    user: \"1root\"\n")) ==
+        "bgctl.yaml:15: backend.systemd.user: invalid user name \"1root\"");
+  CHECK(ErrorOf(with_systemd("    slice: x\n"))
+            .find("bgctl.yaml:15: backend.systemd.slice") == 0);
+  CHECK(ErrorOf(with_systemd("    template: demo@.service\n")) ==
+        "bgctl.yaml:16: backend.command: not used with "
+        "backend.systemd.template (the template's ExecStart and "
+        "WorkingDirectory run): remove it");
+  CHECK(ErrorOf(With("backend:\n", "backend:\n  systemd: {}\n")) ==
+        "bgctl.yaml:13: backend.systemd: only used with backend.runner: "
+        "systemd");
+  CHECK(ErrorOf(With("  command: [backend-sample, --port, \"{port}\"]\n",
+                     "  runner: process\n")) ==
+        "bgctl.yaml:12: backend.command: missing required key");
+}

@@ -12,6 +12,8 @@
 //   FakeNginx          a running nginx in the fakes: the test and reload
 //                      commands, and the generation probe answering the
 //                      generation of the last reload that took effect
+//   FakeSystemd        systemd's units in the fakes: systemctl and
+//                      journalctl answered, units read from the fake files
 //
 // All fakes record what they were asked into vectors the test inspects, and
 // optionally into one shared journal (ordered across fakes). None of them is
@@ -739,6 +741,228 @@ class FakeNginx {
   FakeClock* clock_;
   FakeFileSystem* fs_;
   std::vector<std::string>* journal_;
+};
+
+// systemd for the systemd runner, made of the fakes: handlers on the runner
+// answer `systemctl ...` and `journalctl -u ...` as systemd 252 does, with
+// units read from the fake file system at each daemon-reload (UNIT_DIR/U,
+// or a template NAME@.service for NAME@X.service, then U.d/*.conf in name
+// order: Environment= and Restart= are read). A started unit's main process
+// is a FakeProcessRunner process (Adopt()) whose spec.env is the unit's
+// environment, so FindByEnv finds it by its tag. Every call is recorded by
+// the runner (RunLines()).
+class FakeSystemd {
+ public:
+  struct Unit {
+    bool loaded = false;              // known at the last daemon-reload
+    std::string active = "inactive";  // ActiveState
+    std::string sub = "dead";         // SubState
+    std::string result = "success";   // Result
+    int main_pid = 0;
+    int restarts = 0;  // NRestarts
+    bool enabled = false;
+    bool restart_on_failure = false;  // Restart=on-failure is in effect
+    std::map<std::string, std::string> env;
+  };
+
+  FakeSystemd(const SystemdConfig& cfg, FakeFileSystem* fs,
+              FakeProcessRunner* runner)
+      : cfg_(cfg), fs_(fs), runner_(runner) {
+    runner->AddHandler(
+        [this](const std::vector<std::string>& argv, RunResult* out) {
+          if (argv.empty()) return false;
+          if (argv[0] == "systemctl") return Systemctl(argv, out);
+          if (argv[0] == "journalctl" && argv.size() >= 3) {
+            out->output.clear();
+            for (const std::string& line : journal[argv[2]])
+              out->output += line + "\n";
+            return true;
+          }
+          return false;
+        });
+  }
+
+  // The unit's main process crashes: systemd restarts it when
+  // Restart=on-failure is in effect (NRestarts + 1), else the unit fails.
+  void Crash(const std::string& name) {
+    Unit& u = units[name];
+    runner_->Exit(u.main_pid);
+    u.main_pid = 0;
+    if (u.restart_on_failure) {
+      ++u.restarts;
+      Spawn(name);
+    } else {
+      u.active = u.sub = "failed";
+      u.result = "exit-code";
+    }
+  }
+
+  std::map<std::string, Unit> units;
+  // Lines `journalctl -u UNIT` prints, by unit.
+  std::map<std::string, std::vector<std::string>> journal;
+  // The next `systemctl VERB ...` answers this (then they succeed again).
+  std::map<std::string, RunResult> fail_next;
+  // The Result= a stop leaves ("timeout": systemd had to SIGKILL).
+  std::string stop_result = "success";
+  // Called with each new main process (e.g. make it exit at once).
+  std::function<void(const std::string& unit, FakeProcess*)> on_start;
+
+ private:
+  static bool EndsWith(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+  // The file that defines `name` (its template for an instance), or "".
+  std::string UnitFile(const std::string& name) const {
+    std::string path = cfg_.unit_dir + "/" + name;
+    if (fs_->files.count(path)) return path;
+    size_t at = name.find('@');
+    if (at == std::string::npos) return "";
+    path = cfg_.unit_dir + "/" + name.substr(0, at + 1) + ".service";
+    return fs_->files.count(path) ? path : "";
+  }
+  // Environment= and Restart= of one file.
+  static void Read(const std::string& text, Unit* u) {
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t end = text.find('\n', at);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(at, end - at);
+      at = end + 1;
+      if (line.rfind("Restart=", 0) == 0)
+        u->restart_on_failure = line == "Restart=on-failure";
+      if (line.rfind("Environment=\"", 0) != 0 || line.back() != '"') continue;
+      std::string kv = line.substr(13, line.size() - 14);
+      size_t eq = kv.find('=');
+      if (eq != std::string::npos) u->env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+  void Reload() {
+    for (auto& [name, u] : units) u.loaded = false;
+    std::set<std::string> names;
+    std::string prefix = cfg_.unit_dir + "/";
+    for (const auto& [path, text] : fs_->files) {
+      if (path.compare(0, prefix.size(), prefix) != 0) continue;
+      std::string rest = path.substr(prefix.size());
+      size_t end = rest.find(".service");
+      if (end == std::string::npos) continue;
+      std::string name = rest.substr(0, end + 8);
+      if (!EndsWith(name, "@.service")) names.insert(name);
+    }
+    for (const std::string& name : names) {
+      std::string file = UnitFile(name);
+      if (file.empty()) continue;
+      Unit& u = units[name];
+      u.loaded = true;
+      u.env.clear();
+      u.restart_on_failure = false;
+      Read(fs_->files[file], &u);
+      std::string dropins = cfg_.unit_dir + "/" + name + ".d/";
+      for (const auto& [path, text] : fs_->files)  // std::map: name order
+        if (path.compare(0, dropins.size(), dropins) == 0) Read(text, &u);
+    }
+  }
+  void Spawn(const std::string& name) {
+    Unit& u = units[name];
+    ProcessId id = runner_->Adopt();
+    FakeProcess& p = runner_->Process(id.pid);
+    p.spec.env = u.env;
+    u.main_pid = id.pid;
+    u.active = "active";
+    u.sub = "running";
+    if (on_start) on_start(name, &p);
+    if (!p.alive) {
+      u.main_pid = 0;
+      u.active = u.sub = "failed";
+      u.result = "exit-code";
+    }
+  }
+  void StopUnit(Unit* u) {
+    if (u->main_pid) runner_->Exit(u->main_pid);
+    u->main_pid = 0;
+    u->active = "inactive";
+    u->sub = "dead";
+    u->result = stop_result;
+    if (stop_result != "success") u->active = u->sub = "failed";
+  }
+  bool Show(const std::vector<std::string>& argv, RunResult* out) {
+    const std::string& name = argv[2];
+    auto it = units.find(name);
+    // A main process that exited behind systemd's back (a test's Exit()).
+    if (it != units.end() && it->second.main_pid &&
+        !runner_->Process(it->second.main_pid).alive)
+      Crash(name);
+    Unit u = it == units.end() ? Unit() : it->second;
+    std::map<std::string, std::string> props = {
+        {"LoadState", u.loaded ? "loaded" : "not-found"},
+        {"ActiveState", u.active},
+        {"SubState", u.sub},
+        {"Result", u.result},
+        {"MainPID", std::to_string(u.main_pid)},
+        {"NRestarts", std::to_string(u.restarts)},
+        {"ControlGroup", u.main_pid ? "/system.slice/" + name : ""},
+        {"CPUUsageNSec", "[not set]"}};
+    std::string list = argv.size() > 4 ? argv[4] : "";
+    out->output.clear();
+    size_t at = 0;
+    while (at <= list.size() && !list.empty()) {
+      size_t comma = list.find(',', at);
+      if (comma == std::string::npos) comma = list.size();
+      std::string key = list.substr(at, comma - at);
+      out->output += key + "=" + props[key] + "\n";
+      at = comma + 1;
+    }
+    return true;
+  }
+  bool Systemctl(const std::vector<std::string>& argv, RunResult* out) {
+    if (argv.size() < 2) return false;
+    const std::string& verb = argv[1];
+    auto failing = fail_next.find(verb);
+    if (failing != fail_next.end()) {
+      *out = failing->second;
+      fail_next.erase(failing);
+      return true;
+    }
+    const std::string name = argv.back();
+    auto missing = [&](const std::string& what) {
+      *out = RunResult{1, false, what};
+      return true;
+    };
+    if (verb == "daemon-reload") {
+      Reload();
+    } else if (verb == "show") {
+      return Show(argv, out);
+    } else if (verb == "add-wants" || verb == "disable") {
+      if (UnitFile(name).empty())
+        return missing("Failed to " + verb + " unit: Unit file " + name +
+                       " does not exist.");
+      units[name].enabled = verb == "add-wants";
+    } else if (verb == "is-enabled") {
+      if (UnitFile(name).empty())
+        return missing("Failed to get unit file state for " + name +
+                       ": No such file or directory");
+      *out = RunResult{units[name].enabled ? 0 : 1, false,
+                       units[name].enabled ? "enabled\n" : "disabled\n"};
+    } else if (verb == "restart") {
+      if (!units[name].loaded)
+        return missing("Failed to restart " + name + ": Unit " + name +
+                       " not found.");
+      if (units[name].main_pid) StopUnit(&units[name]);
+      units[name].restarts = 0;
+      Spawn(name);
+    } else if (verb == "stop") {
+      StopUnit(&units[name]);
+    } else if (verb == "reset-failed") {
+      Unit& u = units[name];
+      if (u.active == "failed") u.active = "inactive", u.sub = "dead";
+      u.result = "success";
+    }
+    return true;
+  }
+
+  SystemdConfig cfg_;
+  FakeFileSystem* fs_;
+  FakeProcessRunner* runner_;
 };
 
 }  // namespace bgctl::fake

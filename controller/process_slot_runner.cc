@@ -1,14 +1,12 @@
 #include "controller/process_slot_runner.h"
 
 #include <signal.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
 
 #include "controller/failpoint.h"
-#include "controller/placeholders.h"
 #include "controller/process.h"
 #include "controller/state.h"
 
@@ -29,19 +27,6 @@ bool WaitGone(Env env, const ProcessId& process, int64_t since,
     if (left <= 0) return false;
     env.clock->SleepMs(std::min(kPollMs, left));
   }
-}
-
-// 16 hex digits from the kernel's random source.
-std::string RandomTag() {
-  unsigned char bytes[8] = {0};
-  if (getrandom(bytes, sizeof bytes, 0) != sizeof bytes) {
-    // Practically never: fall back to something unique on this host.
-    uint64_t v = reinterpret_cast<uintptr_t>(&bytes) ^ getpid();
-    for (unsigned char& b : bytes) b = static_cast<unsigned char>(v >>= 8);
-  }
-  char hex[17];
-  for (int i = 0; i < 8; ++i) std::snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
-  return hex;
 }
 
 }  // namespace
@@ -65,7 +50,7 @@ ProcessSlotRunner::ProcessSlotRunner(const Config& config, Env env)
 
 void ProcessSlotRunner::Prepare(const std::string&, Instance* instance) {
   *instance = Instance();
-  instance->tag = RandomTag();
+  instance->tag = NewInstanceTag();
 }
 
 std::string ProcessSlotRunner::LogPath(const std::string& slot) const {
@@ -80,15 +65,9 @@ bool ProcessSlotRunner::Start(const std::string& slot,
     *err = "unknown slot \"" + slot + "\"";
     return false;
   }
-  std::map<std::string, std::string> vars = {
-      {"port", std::to_string(port)}, {"version", version}, {"slot", slot}};
   SpawnSpec spec;
-  spec.argv = FillPlaceholders(cfg_.backend.command, vars);
-  spec.env = cfg_.backend.env;
-  spec.env["BGCTL_SLOT"] = slot;
-  spec.env["BGCTL_VERSION"] = version;
-  spec.env["BGCTL_PORT"] = std::to_string(port);
-  spec.env["BGCTL_INSTANCE"] = instance->tag;
+  spec.argv = InstanceArgv(cfg_, slot, version);
+  spec.env = InstanceEnvironment(cfg_, slot, version, instance->tag);
   spec.workdir = cfg_.backend.workdir;
   spec.log_path = LogPath(slot);
   if (!env_.fs->MakeDirs(cfg_.state_dir + "/logs", 0755, err)) return false;
@@ -121,7 +100,9 @@ std::string ProcessSlotRunner::RecentOutput(const std::string& slot,
 }
 
 bool ProcessSlotRunner::Adopt(Instance* instance) {
-  if (instance->tag.empty()) return false;
+  // A recorded process that has exited stays exited (its children are not
+  // the instance).
+  if (instance->tag.empty() || instance->process.pid != 0) return false;
   std::vector<ProcessId> found =
       env_.processes->FindByEnv("BGCTL_INSTANCE", instance->tag);
   if (found.empty()) return false;
@@ -142,7 +123,9 @@ bool ProcessSlotRunner::SetBootSlot(const std::string&, std::string*) {
 RunnerStatus ProcessSlotRunner::Status(const std::string&,
                                        const Instance& instance) {
   RunnerStatus s;
-  s.state = IsAlive(instance) ? "running" : "not running";
+  bool alive = IsAlive(instance);
+  s.state = alive ? "running" : "not running";
+  s.pid = alive ? instance.process.pid : 0;
   return s;
 }
 

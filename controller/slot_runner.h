@@ -17,6 +17,7 @@
 #define BGCTL_CONTROLLER_SLOT_RUNNER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ struct RunnerStatus {
   std::string unit;   // "" with the process runner
   std::string state;  // e.g. "running", "exited", "active (running)"
   int restarts = 0;   // restarts by the supervisor since the unit started
+  int pid = 0;        // the main process now (0: none); after a restart by
+                      // the supervisor not the pid state.json recorded
+  std::string boot;   // "enabled", "disabled", ...; "" without a boot
 };
 
 class SlotRunner {
@@ -81,9 +85,13 @@ class SlotRunner {
   // The last lines it wrote (its log or journal), for error messages.
   virtual std::string RecentOutput(const std::string& slot,
                                    const Instance& instance, int max_lines) = 0;
-  // After a crash between Start and the state write: finds the process
-  // started for instance->tag and sets instance->process. False (and
-  // instance unchanged) when nothing of that start runs.
+  // For an instance with a tag that is not alive, at the start of a
+  // command: finds the process started for instance->tag and sets
+  // instance->process. False (and instance unchanged) when nothing of that
+  // start runs. The process runner adopts only when no process was recorded
+  // (a crash between Start and the state write); the systemd runner also
+  // when the unit runs a new MainPID with the tag (after a reboot, or a
+  // restart by systemd).
   virtual bool Adopt(Instance* instance) = 0;
   // After a promotion: `stable_slot` starts at the next boot, the other slot
   // does not (systemd: enable/disable; the process runner has no boot).
@@ -96,6 +104,25 @@ class SlotRunner {
 
 // The runner backend.runner names. Keeps pointers from `env`.
 std::unique_ptr<SlotRunner> MakeSlotRunner(const Config& config, Env env);
+
+// What the runner says of each slot that holds something now (the stable,
+// the canary and the previous slot), by slot name; for `status`.
+struct State;
+using RunnerStatuses = std::map<std::string, RunnerStatus>;
+RunnerStatuses SlotStatuses(SlotRunner* runner, const State& state);
+
+// Shared by the runners.
+// 16 hex digits from the kernel's random source: a new Instance::tag.
+std::string NewInstanceTag();
+// backend.command with {port} {version} {slot} filled in for `slot`.
+std::vector<std::string> InstanceArgv(const Config& config,
+                                      const std::string& slot,
+                                      const std::string& version);
+// backend.env plus BGCTL_SLOT, BGCTL_VERSION, BGCTL_PORT and BGCTL_INSTANCE
+// (the tag): what every instance's processes get.
+std::map<std::string, std::string> InstanceEnvironment(
+    const Config& config, const std::string& slot, const std::string& version,
+    const std::string& tag);
 
 }  // namespace bgctl
 

@@ -109,14 +109,19 @@ bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err) {
   bool changed = false;
   for (const std::string slot : {"blue", "green"}) {
     SlotState& s = state->Slot(slot);
-    if (s.instance.tag.empty() || s.instance.process.pid != 0) continue;
+    if (s.instance.tag.empty() || ctx->runner->IsAlive(s.instance)) continue;
+    const int recorded = s.instance.process.pid;
     if (!ctx->runner->Adopt(&s.instance)) continue;
     changed = true;
-    ctx->out->Event("adopted",
-                    "found " + s.version + " (" + slot + ") running as pid " +
-                        std::to_string(s.instance.process.pid) +
-                        ", started by a bgctl that was interrupted",
-                    {{"slot", slot}, {"pid", s.instance.process.pid}});
+    ctx->out->Event(
+        "adopted",
+        "found " + s.version + " (" + slot + ") running as pid " +
+            std::to_string(s.instance.process.pid) +
+            (recorded == 0
+                 ? ", started by a bgctl that was interrupted"
+                 : ", started again since pid " + std::to_string(recorded) +
+                       " (a reboot or a restart by systemd)"),
+        {{"slot", slot}, {"pid", s.instance.process.pid}});
   }
   // A rollout that ended (rolled back, aborted) with its canary stopped and
   // no traffic on it, killed before it forgot the canary: forget it now.

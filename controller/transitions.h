@@ -74,12 +74,14 @@ bool StartSlot(RolloutContext* ctx, State* state, const std::string& slot,
                const std::string& version, std::string* err);
 
 // After a crash between a start and the state write that records its
-// process: every slot whose Instance has a tag but no process gets the
+// process: every slot whose Instance has a tag but no live process gets the
 // process that start left running (SlotRunner::Adopt), reported and saved,
 // so the command that follows stops or uses it instead of leaving an orphan
-// that holds the slot's port. A rollout that ended (not progressing, paused
-// or interrupted) whose canary is stopped and has no traffic, but is still
-// named, is forgotten. False only when the state cannot be saved.
+// that holds the slot's port. With systemd this also finds a unit started
+// again with the same tag (after a reboot, or a restart by systemd). A
+// rollout that ended (not progressing, paused or interrupted) whose canary
+// is stopped and has no traffic, but is still named, is forgotten. False
+// only when the state cannot be saved.
 bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err);
 
 // The rollout in `state` is progressing but its owner is gone (the caller
