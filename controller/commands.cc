@@ -292,18 +292,22 @@ int CmdStatus(const CommandLine& cl) {
     return Fail(s.out.get(), kExitFailed, err);
   // Without the lock: a rollout whose owner is gone is shown as interrupted.
   if (OwnerGone(state, s.env.processes)) state.phase = Phase::kInterrupted;
+  // What runs in each slot now (a unit's state, restarts, boot).
+  std::unique_ptr<SlotRunner> runner = MakeSlotRunner(s.config, s.env);
+  RunnerStatuses live;
+  if (runner) live = SlotStatuses(runner.get(), state);
   std::string traffic_text;
-  nlohmann::json j = StatusJson(state, s.config);
+  nlohmann::json j = StatusJson(state, s.config, &live);
   j["traffic"] = TrafficStatus(state, s.config, s.env, &traffic_text);
   // The running evidence of the rollout's judge (analysis_file.h).
   const nlohmann::json analysis =
       ReadAnalysisOfDeploy(s.env.fs, AnalysisPath(s.config), state.deploy_id);
   j["analysis"] = analysis;
   s.out->Result(j);
-  s.out->Block(
-      "status",
-      StatusText(state, s.config) + traffic_text + AnalysisText(analysis),
-      nullptr);
+  s.out->Block("status",
+               StatusText(state, s.config, &live) + traffic_text +
+                   AnalysisText(analysis),
+               nullptr);
   s.out->Finish(kExitOk);
   return kExitOk;
 }

@@ -286,18 +286,39 @@ int StableWeight(const State& s) {
   return s.canary_slot.empty() ? 100 : 100 - s.canary_weight;
 }
 
+// Adds "instance" (what the runner sees of `slot` now) to a slot object.
+void AddInstance(const Config& c, const RunnerStatuses* runners,
+                 const std::string& slot, json* j) {
+  if (runners == nullptr || j->is_null() || !runners->count(slot)) return;
+  const RunnerStatus& r = runners->at(slot);
+  (*j)["instance"] = {
+      {"runner",
+       c.backend.runner == RunnerKind::kSystemd ? "systemd" : "process"},
+      {"unit", r.unit},
+      {"state", r.state},
+      {"pid", r.pid},
+      {"restarts", r.restarts},
+      {"boot", r.boot}};
+}
+
 }  // namespace
 
-json StatusJson(const State& s, const Config& c) {
+json StatusJson(const State& s, const Config& c,
+                const RunnerStatuses* runners) {
   json previous = nullptr;
   if (!s.previous_slot.empty())
     previous = {{"slot", s.previous_slot},
                 {"version", s.previous_version},
                 {"pid", s.Slot(s.previous_slot).instance.process.pid}};
+  json stable = SlotStatus(s, c, s.stable_slot, StableWeight(s));
+  json canary = SlotStatus(s, c, s.canary_slot, s.canary_weight);
+  AddInstance(c, runners, s.stable_slot, &stable);
+  AddInstance(c, runners, s.canary_slot, &canary);
+  AddInstance(c, runners, s.previous_slot, &previous);
   return {{"service", c.service},
           {"phase", PhaseName(s.phase)},
-          {"stable", SlotStatus(s, c, s.stable_slot, StableWeight(s))},
-          {"canary", SlotStatus(s, c, s.canary_slot, s.canary_weight)},
+          {"stable", stable},
+          {"canary", canary},
           {"step", {{"index", s.step_index}, {"count", s.step_count}}},
           {"steps", s.steps},
           {"generation", s.generation},
@@ -330,22 +351,40 @@ std::string SlotLine(const State& s, const Config& c, const char* role,
          pid + "), " + std::to_string(weight) + "% of traffic\n";
 }
 
+// "  unit U: active (running), pid 42, 1 restart, enabled\n" for a slot
+// the runner runs as a unit; "" otherwise.
+std::string UnitLine(const RunnerStatuses* runners, const std::string& slot) {
+  if (runners == nullptr || !runners->count(slot)) return "";
+  const RunnerStatus& r = runners->at(slot);
+  if (r.unit.empty()) return "";
+  std::string line = "  unit " + r.unit + ": " + r.state;
+  if (r.pid) line += ", pid " + std::to_string(r.pid);
+  line += ", " + std::to_string(r.restarts) +
+          (r.restarts == 1 ? " restart" : " restarts");
+  if (!r.boot.empty()) line += ", " + r.boot;
+  return line + "\n";
+}
+
 }  // namespace
 
-std::string StatusText(const State& s, const Config& c) {
+std::string StatusText(const State& s, const Config& c,
+                       const RunnerStatuses* runners) {
   std::string out = "service " + c.service + ": " + PhaseName(s.phase) + "\n";
   if (s.stable_slot.empty() && s.canary_slot.empty())
     out += "nothing deployed yet\n";
   if (!s.stable_slot.empty())
-    out += SlotLine(s, c, "stable", s.stable_slot, StableWeight(s));
+    out += SlotLine(s, c, "stable", s.stable_slot, StableWeight(s)) +
+           UnitLine(runners, s.stable_slot);
   if (!s.canary_slot.empty()) {
-    out += SlotLine(s, c, "canary", s.canary_slot, s.canary_weight);
+    out += SlotLine(s, c, "canary", s.canary_slot, s.canary_weight) +
+           UnitLine(runners, s.canary_slot);
     out += "step: " + std::to_string(s.step_index + 1) + " of " +
            std::to_string(s.step_count) + "\n";
   }
   if (!s.previous_slot.empty() && !s.previous_version.empty())
     out += "previous: " + s.previous_version + " in " + s.previous_slot +
-           " (bgctl rollback returns to it)\n";
+           " (bgctl rollback returns to it)\n" +
+           UnitLine(runners, s.previous_slot);
   if (!s.last_error.empty()) out += "last error: " + s.last_error + "\n";
   if (s.updated_at_ms > 0)
     out += "generation " + std::to_string(s.generation) + ", updated " +

@@ -95,11 +95,16 @@ bool StateFromJson(const nlohmann::json& j, State* state, std::string* err);
 // `status --output json` (CONTRACT.md): service, phase, stable and canary
 // ({slot, version, port, pid, weight} or null), step {index, count}, and
 // also generation, steps, previous ({slot, version} or null), last_error,
-// deploy_id, owner_pid, updated_at_ms.
-nlohmann::json StatusJson(const State& state, const Config& config);
+// deploy_id, owner_pid, updated_at_ms. With `runners`, each slot object
+// that has an entry there also gets "instance": {runner, unit, state, pid,
+// restarts, boot} (what the runner sees now).
+nlohmann::json StatusJson(const State& state, const Config& config,
+                          const RunnerStatuses* runners = nullptr);
 
-// The same for humans, a few lines ending in '\n'.
-std::string StatusText(const State& state, const Config& config);
+// The same for humans, a few lines ending in '\n'. With `runners`, a slot
+// run as a unit gets a line "  unit U: STATE, pid N, R restarts, BOOT".
+std::string StatusText(const State& state, const Config& config,
+                       const RunnerStatuses* runners = nullptr);
 
 // Milliseconds since the epoch as "2024-05-01T12:00:00Z" (UTC).
 std::string FormatUtc(int64_t wall_ms);
