@@ -1,0 +1,102 @@
+// A real systemd for end-to-end tests, booted as PID 1 of a new PID + mount
+// namespace with the recipe of PITFALLS.md ("systemd in tests"):
+//
+//   unshare --pid --fork --mount --mount-proc /bin/sh ROOT/boot.sh ROOT/units
+//   boot.sh:  mount --make-rprivate /
+//             mount --bind ROOT/units /etc/systemd/system   (not the host's)
+//             mount -t tmpfs on /run, /tmp and /var/tmp      (BEFORE systemd:
+//                                   without them it wipes the host's /tmp)
+//             exec setpriv --pdeathsig KILL /lib/systemd/systemd --system
+//                  --unit=bgctl-test.target --log-target=null
+//
+// bgctl-test.target (written into ROOT/units) wants only journald, so
+// nothing of the host starts. The network namespace is shared: nginx and
+// load on loopback reach the units' ports from both sides. Commands run
+// inside with `nsenter -t PID1 -p -m`. ROOT must be outside /tmp, /run and
+// /var/tmp (both sides see it there); TestRoot() makes one under the build
+// folder.
+//
+// Cleanup, also when an assertion fails or the test binary dies: the
+// destructor SIGKILLs PID 1 (which ends every process in the namespace, like
+// a power cut) and reaps unshare; unshare gets SIGKILL when this thread
+// exits (PR_SET_PDEATHSIG), and PID 1 when unshare does (setpriv
+// --pdeathsig). One systemd at a time on a machine: the fixture holds an
+// flock on the build folder's systemd-tests/.lock while it is booted.
+#ifndef BGCTL_TESTS_SUPPORT_SYSTEMD_FIXTURE_H_
+#define BGCTL_TESTS_SUPPORT_SYSTEMD_FIXTURE_H_
+
+#include <string>
+#include <vector>
+
+#include "tests/support/process_guard.h"
+
+namespace bgctl::testing {
+
+// A new folder BUILD/systemd-tests/NAME-XXXXXX (outside /tmp), removed with
+// everything in it on destruction. path() is empty if it cannot be made.
+class TestRoot {
+ public:
+  explicit TestRoot(const std::string& name);
+  ~TestRoot();
+  TestRoot(const TestRoot&) = delete;
+  TestRoot& operator=(const TestRoot&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+class SystemdFixture {
+ public:
+  // `root`: an absolute folder outside /tmp, /run and /var/tmp. Creates
+  // root/units (a test may put its own units there before Boot).
+  explicit SystemdFixture(const std::string& root);
+  // Kill(), then the lock is released.
+  ~SystemdFixture();
+  SystemdFixture(const SystemdFixture&) = delete;
+  SystemdFixture& operator=(const SystemdFixture&) = delete;
+
+  // Why systemd cannot be booted here, or "" when it can: not root, a tool
+  // missing (/lib/systemd/systemd, unshare, nsenter, setpriv), or a root
+  // folder under /tmp, /run or /var/tmp.
+  std::string CannotRun() const;
+
+  // Boots systemd on root/units and waits (up to 30 s) until
+  // `systemctl is-system-running` says running or degraded. False with
+  // *err (with the boot log) when it does not.
+  bool Boot(std::string* err);
+  // SIGKILL to PID 1 and waits until the namespace is gone. Idempotent.
+  void Kill();
+  // A power cut and a boot on the same files.
+  bool Reboot(std::string* err);
+
+  // argv run inside the namespace (nsenter -t PID1 -p -m --wd=CWD ARGV).
+  std::vector<std::string> Inside(const std::vector<std::string>& argv,
+                                  const std::string& cwd = "/") const;
+  // Runs argv inside to completion.
+  CommandResult Run(const std::vector<std::string>& argv,
+                    int timeout_ms = 60000, const std::string& cwd = "/");
+  // `systemctl show UNIT -p PROP --value`, or "" on error.
+  std::string Property(const std::string& unit, const std::string& prop);
+
+  bool booted() const { return pid1_ > 0; }
+  // PID 1's pid as the host sees it.
+  int pid1() const { return pid1_; }
+  // The folder bind-mounted on /etc/systemd/system inside.
+  std::string unit_dir() const { return root_ + "/units"; }
+  std::string boot_log() const { return root_ + "/boot.log"; }
+
+ private:
+  bool Lock(std::string* err);
+  bool WriteBootFiles(std::string* err);
+
+  std::string root_;
+  int lock_fd_ = -1;
+  int unshare_pid_ = 0;
+  int pid1_ = 0;
+};
+
+}  // namespace bgctl::testing
+
+#endif  // BGCTL_TESTS_SUPPORT_SYSTEMD_FIXTURE_H_
