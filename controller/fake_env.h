@@ -23,6 +23,7 @@
 
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
@@ -759,7 +760,8 @@ class FakeSystemd {
     std::string sub = "dead";         // SubState
     std::string result = "success";   // Result
     int main_pid = 0;
-    int restarts = 0;  // NRestarts
+    int restarts = 0;        // NRestarts
+    std::string invocation;  // InvocationID: new at every start
     bool enabled = false;
     bool restart_on_failure = false;  // Restart=on-failure is in effect
     std::map<std::string, std::string> env;
@@ -772,12 +774,7 @@ class FakeSystemd {
         [this](const std::vector<std::string>& argv, RunResult* out) {
           if (argv.empty()) return false;
           if (argv[0] == "systemctl") return Systemctl(argv, out);
-          if (argv[0] == "journalctl" && argv.size() >= 3) {
-            out->output.clear();
-            for (const std::string& line : journal[argv[2]])
-              out->output += line + "\n";
-            return true;
-          }
+          if (argv[0] == "journalctl") return Journalctl(argv, out);
           return false;
         });
   }
@@ -862,8 +859,26 @@ class FakeSystemd {
         if (path.compare(0, dropins.size(), dropins) == 0) Read(text, &u);
     }
   }
+  // `journalctl ... -u UNIT` or `... _SYSTEMD_INVOCATION_ID=ID + ...`:
+  // journal[UNIT].
+  bool Journalctl(const std::vector<std::string>& argv, RunResult* out) {
+    std::string unit;
+    const std::string key = "_SYSTEMD_INVOCATION_ID=";
+    for (size_t i = 0; i < argv.size(); ++i) {
+      if (argv[i] == "-u" && i + 1 < argv.size()) unit = argv[i + 1];
+      if (argv[i].rfind(key, 0) == 0)
+        for (const auto& [name, u] : units)
+          if (u.invocation == argv[i].substr(key.size())) unit = name;
+    }
+    out->output.clear();
+    for (const std::string& line : journal[unit]) out->output += line + "\n";
+    return true;
+  }
   void Spawn(const std::string& name) {
     Unit& u = units[name];
+    char invocation[33];
+    std::snprintf(invocation, sizeof invocation, "%032x", ++invocations_);
+    u.invocation = invocation;
     ProcessId id = runner_->Adopt();
     FakeProcess& p = runner_->Process(id.pid);
     p.spec.env = u.env;
@@ -901,7 +916,8 @@ class FakeSystemd {
         {"MainPID", std::to_string(u.main_pid)},
         {"NRestarts", std::to_string(u.restarts)},
         {"ControlGroup", u.main_pid ? "/system.slice/" + name : ""},
-        {"CPUUsageNSec", "[not set]"}};
+        {"CPUUsageNSec", "[not set]"},
+        {"InvocationID", u.invocation}};
     std::string list = argv.size() > 4 ? argv[4] : "";
     out->output.clear();
     size_t at = 0;
@@ -963,6 +979,7 @@ class FakeSystemd {
   SystemdConfig cfg_;
   FakeFileSystem* fs_;
   FakeProcessRunner* runner_;
+  unsigned invocations_ = 0;
 };
 
 }  // namespace bgctl::fake

@@ -65,15 +65,28 @@ bool Systemctl::IsEnabled(const std::string& unit, std::string* state,
 }
 
 std::string Systemctl::JournalTail(const std::string& unit, int lines) {
-  std::vector<std::string> argv = {
-      "journalctl", "-u", unit, "-n",       std::to_string(lines),
-      "--no-pager", "-q", "-o", "short-iso"};
-  RunResult r;
+  // The unit's last run only (the one that just failed, not the versions
+  // before it): its own lines and systemd's about it. -u when systemd has
+  // no invocation id to give.
+  std::vector<std::string> argv = {"journalctl", "-n", std::to_string(lines),
+                                   "--no-pager", "-q", "-o",
+                                   "short-iso"};
+  std::map<std::string, std::string> props;
   std::string err;
+  const std::string* id = nullptr;
+  if (Show(unit, {"InvocationID"}, &props, &err)) id = &props["InvocationID"];
+  if (id && id->size() == 32 &&
+      id->find_first_not_of("0123456789abcdef") == std::string::npos) {
+    argv.insert(argv.end(),
+                {"_SYSTEMD_INVOCATION_ID=" + *id, "+", "INVOCATION_ID=" + *id});
+  } else {
+    argv.insert(argv.end(), {"-u", unit});
+  }
+  RunResult r;
   if (!runner_->Run(argv, "", kShortTimeoutMs, &r, &err))
     return "(cannot read the journal: " + err + ")\n";
   if (r.exit_code != 0 || r.timed_out)
-    return "(journalctl -u " + unit + " failed: " + r.output + ")\n";
+    return "(journalctl for " + unit + " failed: " + r.output + ")\n";
   if (!r.output.empty() && r.output.back() != '\n') r.output += '\n';
   return r.output;
 }

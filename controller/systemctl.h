@@ -37,8 +37,10 @@ class Systemctl {
   // (it exits non-zero for most answers; the answer is what it prints).
   // False only when it prints nothing.
   bool IsEnabled(const std::string& unit, std::string* state, std::string* err);
-  // The last `lines` lines of `journalctl -u UNIT` (ISO timestamps), or a
-  // line saying why they cannot be read. "" when there are none.
+  // The last `lines` lines the unit's last run logged (journalctl
+  // _SYSTEMD_INVOCATION_ID=ID + INVOCATION_ID=ID, ISO timestamps; -u UNIT
+  // when systemd gives no InvocationID), or a line saying why they cannot
+  // be read. "" when there are none.
   std::string JournalTail(const std::string& unit, int lines);
 
  private:

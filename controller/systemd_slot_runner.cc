@@ -1,6 +1,7 @@
 #include "controller/systemd_slot_runner.h"
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "controller/config_yaml.h"
 #include "controller/failpoint.h"
@@ -61,6 +62,7 @@ bool SystemdSlotRunner::ResolveProgram(std::vector<std::string>* argv,
       "cannot start \"" + program + "\": No such file or directory";
   if (program.find('/') != std::string::npos) {
     if (program[0] != '/') program = cfg_.backend.workdir + "/" + program;
+    program = std::filesystem::path(program).lexically_normal().string();
     if (env_.fs->Exists(program)) return true;
     *err = missing;
     return false;

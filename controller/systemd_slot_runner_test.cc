@@ -162,7 +162,8 @@ TEST_CASE(
                    "8082\n");
   CHECK(w.Calls(3) ==
         std::vector<std::string>{
-            "journalctl -u " + kGreen + " -n 10 --no-pager -q -o short-iso",
+            "systemctl show " + kGreen + " -p InvocationID",
+            "journalctl -n 10 --no-pager -q -o short-iso -u " + kGreen,
             "systemctl reset-failed " + kGreen,
             "systemctl disable --no-reload " + kGreen});
   CHECK_FALSE(w.systemd.units[kGreen].enabled);
@@ -180,8 +181,15 @@ TEST_CASE(
   Instance instance = w.Started("green", "v2");
   CHECK(instance.process.pid == 0);
   CHECK_FALSE(w.runner.IsAlive(instance));
+  size_t before = w.processes.runs().size();
   CHECK(w.runner.RecentOutput("green", instance, 10) ==
         "line 1\npanic: bad flag\n");
+  const std::string id = w.systemd.units[kGreen].invocation;
+  REQUIRE(id.size() == 32);
+  // Only the last run's lines: its invocation, not the whole unit's past.
+  CHECK(w.Calls(before).back() ==
+        "journalctl -n 10 --no-pager -q -o short-iso _SYSTEMD_INVOCATION_ID=" +
+            id + " + INVOCATION_ID=" + id);
 }
 
 TEST_CASE("a canary that crashes stays down: not alive, not restarted",
