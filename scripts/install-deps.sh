@@ -12,6 +12,8 @@ packages=(
   # scripts/test.sh: the ASan+UBSan build and the libFuzzer targets (clang's
   # sanitizer and -fsanitize=fuzzer runtimes are in libclang-rt-14-dev)
   clang libclang-rt-14-dev
+  # the systemd end-to-end tests (systemd as PID 1 of a namespace)
+  systemd
 )
 
 missing=()
