@@ -170,7 +170,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a main process that exits at once is started but not alive; its "
+    "a main process that exits at once is started but not alive - its "
     "journal is the recent output",
     "[systemd_runner]") {
   World w;
@@ -232,7 +232,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "the unit's state is asked at most once a second; a main pid "
+    "the unit's state is asked at most once a second - a main pid "
     "that is no longer the unit's is not alive",
     "[systemd_runner]") {
   World w;
@@ -251,7 +251,7 @@ TEST_CASE(
 
 TEST_CASE(
     "stop drains through systemctl stop, then the unit is reset and "
-    "disabled; a timeout is a kill; an inactive unit is not running",
+    "disabled - a timeout is a kill - an inactive unit is not running",
     "[systemd_runner]") {
   World w;
   Instance instance = w.Started("blue", "v1");
@@ -334,7 +334,7 @@ TEST_CASE("adopt finds the unit's main process by its tag",
 }
 
 TEST_CASE(
-    "set-boot-slot enables the stable unit and disables the other; a "
+    "set-boot-slot enables the stable unit and disables the other - a "
     "failure names the call",
     "[systemd_runner]") {
   World w;
@@ -353,7 +353,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a template's instances get a drop-in; the template's ExecStart "
+    "a template's instances get a drop-in - the template's ExecStart "
     "runs",
     "[systemd_runner]") {
   World w;

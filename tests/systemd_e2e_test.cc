@@ -185,8 +185,8 @@ void Deploy(SystemdService& svc, const std::string& version, int code = 0,
 }  // namespace
 
 TEST_CASE(
-    "systemd: deploys under load fail no request; the old unit drains a 3 s "
-    "request; a stable crash is restarted by systemd",
+    "systemd: deploys under load fail no request and the old unit drains a "
+    "3 s request and a stable crash is restarted by systemd",
     "[systemd_e2e]") {
   SystemdService svc("sda");
   BOOT_OR_SKIP(svc, Options());
@@ -265,7 +265,8 @@ TEST_CASE(
 
 TEST_CASE(
     "systemd: after a reboot the stable slot and a paused rollout come back "
-    "from their units (a template) and nginx answers; promote and abort work",
+    "from their units (a template) and nginx answers them: promote and abort "
+    "work",
     "[systemd_e2e]") {
   SystemdService svc("sdb");
   Options o;
@@ -335,7 +336,7 @@ TEST_CASE(
 
 TEST_CASE(
     "systemd: a canary that fails at start or crashes mid-rollout is rolled "
-    "back and not restarted; rollback and abort",
+    "back and not restarted: rollback and abort",
     "[systemd_e2e]") {
   SystemdService svc("sdc");
   BOOT_OR_SKIP(svc, Options());
