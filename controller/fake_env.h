@@ -762,6 +762,10 @@ class FakeSystemd {
     int main_pid = 0;
     int restarts = 0;        // NRestarts
     std::string invocation;  // InvocationID: new at every start
+    // ExecMainPID, ExecMainCode (1: exited), ExecMainStatus,
+    // ExecMainStartTimestampMonotonic of the last main process.
+    int exec_pid = 0, exec_code = 0, exec_status = 0;
+    uint64_t exec_start = 0;
     bool enabled = false;
     bool restart_on_failure = false;  // Restart=on-failure is in effect
     std::map<std::string, std::string> env;
@@ -803,6 +807,12 @@ class FakeSystemd {
   std::string stop_result = "success";
   // Called with each new main process (e.g. make it exit at once).
   std::function<void(const std::string& unit, FakeProcess*)> on_start;
+  // A main process that on_start ends exits with this status (systemd's
+  // 203: the exec failed).
+  int start_exit_status = 1;
+  // Such an exit also fails `systemctl restart` (Type=exec: the process
+  // exited before systemd saw the exec), as systemd does under load.
+  bool exit_fails_start = false;
 
  private:
   static bool EndsWith(const std::string& s, const std::string& suffix) {
@@ -882,7 +892,9 @@ class FakeSystemd {
     ProcessId id = runner_->Adopt();
     FakeProcess& p = runner_->Process(id.pid);
     p.spec.env = u.env;
-    u.main_pid = id.pid;
+    u.main_pid = u.exec_pid = id.pid;
+    u.exec_code = u.exec_status = 0;
+    u.exec_start = ++starts_;
     u.active = "active";
     u.sub = "running";
     if (on_start) on_start(name, &p);
@@ -890,6 +902,8 @@ class FakeSystemd {
       u.main_pid = 0;
       u.active = u.sub = "failed";
       u.result = "exit-code";
+      u.exec_code = 1;
+      u.exec_status = start_exit_status;
     }
   }
   void StopUnit(Unit* u) {
@@ -917,7 +931,11 @@ class FakeSystemd {
         {"NRestarts", std::to_string(u.restarts)},
         {"ControlGroup", u.main_pid ? "/system.slice/" + name : ""},
         {"CPUUsageNSec", "[not set]"},
-        {"InvocationID", u.invocation}};
+        {"InvocationID", u.invocation},
+        {"ExecMainPID", std::to_string(u.exec_pid)},
+        {"ExecMainCode", std::to_string(u.exec_code)},
+        {"ExecMainStatus", std::to_string(u.exec_status)},
+        {"ExecMainStartTimestampMonotonic", std::to_string(u.exec_start)}};
     std::string list = argv.size() > 4 ? argv[4] : "";
     out->output.clear();
     size_t at = 0;
@@ -966,6 +984,11 @@ class FakeSystemd {
       if (units[name].main_pid) StopUnit(&units[name]);
       units[name].restarts = 0;
       Spawn(name);
+      if (exit_fails_start && units[name].active == "failed")
+        *out = RunResult{1, false,
+                         "Job for " + name +
+                             " failed because the control process exited "
+                             "with error code.\n"};
     } else if (verb == "stop") {
       StopUnit(&units[name]);
     } else if (verb == "reset-failed") {
@@ -980,6 +1003,7 @@ class FakeSystemd {
   FakeFileSystem* fs_;
   FakeProcessRunner* runner_;
   unsigned invocations_ = 0;
+  uint64_t starts_ = 0;
 };
 
 }  // namespace bgctl::fake

@@ -137,7 +137,15 @@ bool SystemdSlotRunner::Start(const std::string& slot,
       !systemctl_.Call({"daemon-reload"}, Systemctl::kShortTimeoutMs, nullptr,
                        err))
     return false;
+  const std::string started_before = MainStart(unit);
   if (!systemctl_.Call({"restart", unit}, StopTimeoutMs(), nullptr, err)) {
+    if (ProgramRan(unit, started_before)) {
+      // Started, and exited before systemd saw it start: the health wait
+      // reports it with its journal, as any instance that exits at once.
+      Failpoint("spawned");
+      instance->process = ProcessId();
+      return true;
+    }
     std::string tail = systemctl_.JournalTail(unit, 10);
     if (!tail.empty()) *err += "\nlast lines of its journal:\n" + tail;
     // Not left failed and enabled: it must not start at the next boot.
@@ -151,6 +159,31 @@ bool SystemdSlotRunner::Start(const std::string& slot,
   bool gone = false;
   return FindMainProcess(unit, instance->tag, kFindAttempts, &instance->process,
                          &gone, err);
+}
+
+std::string SystemdSlotRunner::MainStart(const std::string& unit) {
+  std::map<std::string, std::string> props;
+  std::string err;
+  systemctl_.Show(unit, {"ExecMainStartTimestampMonotonic"}, &props, &err);
+  return props["ExecMainStartTimestampMonotonic"];
+}
+
+bool SystemdSlotRunner::ProgramRan(const std::string& unit,
+                                   const std::string& started_before) {
+  std::map<std::string, std::string> props;
+  std::string err;
+  if (!systemctl_.Show(unit,
+                       {"ExecMainPID", "ExecMainCode", "ExecMainStatus",
+                        "ExecMainStartTimestampMonotonic"},
+                       &props, &err))
+    return false;
+  long long status = 0;
+  ParseInt(props["ExecMainStatus"], &status);
+  // 200-243: systemd's own exit codes for a failed exec, chdir, User=, ...
+  bool setup_failed =
+      props["ExecMainCode"] == "1" && status >= 200 && status <= 243;
+  return ToInt(props["ExecMainPID"]) > 0 && !setup_failed &&
+         props["ExecMainStartTimestampMonotonic"] != started_before;
 }
 
 bool SystemdSlotRunner::FindMainProcess(const std::string& unit,

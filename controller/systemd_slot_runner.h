@@ -10,7 +10,9 @@
 //                canary drop-in (Restart=no), enables it (add-wants to
 //                backend.systemd.wanted_by), daemon-reload, `systemctl
 //                restart`; the instance is the unit's MainPID, found by its
-//                BGCTL_INSTANCE tag (with its start time);
+//                BGCTL_INSTANCE tag (with its start time). A program that
+//                exits at once is started (pid 0), even when systemd failed
+//                the start job for it: the health wait reports it;
 //   IsAlive      that MainPID process runs, and (asked at most once a second)
 //                the unit is active with that MainPID: a restart by systemd
 //                is a new MainPID, so the old instance is not alive;
@@ -94,6 +96,12 @@ class SystemdSlotRunner : public SlotRunner {
   bool FindMainProcess(const std::string& unit, const std::string& tag,
                        int attempts, ProcessId* out, bool* gone,
                        std::string* err);
+  // ExecMainStartTimestampMonotonic: changes when a main process starts.
+  std::string MainStart(const std::string& unit);
+  // After a failed start job: whether the program itself ran (and exited)
+  // since `started_before`, rather than failing before it (exec, chdir,
+  // User=: systemd's exit codes 200-243) or before its main process.
+  bool ProgramRan(const std::string& unit, const std::string& started_before);
   bool UnitRunsPid(const std::string& unit, int pid);
   bool CgroupCpuMs(const std::string& unit, int64_t* ms);
   bool Enable(const std::string& unit, std::string* err);

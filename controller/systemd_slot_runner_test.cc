@@ -113,7 +113,9 @@ TEST_CASE(
   CHECK(w.Calls() ==
         std::vector<std::string>{
             "systemctl add-wants --no-reload multi-user.target " + kGreen,
-            "systemctl daemon-reload", "systemctl restart " + kGreen,
+            "systemctl daemon-reload",
+            "systemctl show " + kGreen + " -p ExecMainStartTimestampMonotonic",
+            "systemctl restart " + kGreen,
             "systemctl show " + kGreen + " -p MainPID,ControlGroup"});
   const FakeSystemd::Unit& u = w.systemd.units[kGreen];
   CHECK(instance.process.pid == u.main_pid);
@@ -160,8 +162,11 @@ TEST_CASE(
                    " failed because the control process exited with error "
                    "code.\nlast lines of its journal:\napp: cannot bind "
                    "8082\n");
-  CHECK(w.Calls(3) ==
+  CHECK(w.Calls(4) ==
         std::vector<std::string>{
+            "systemctl show " + kGreen +
+                " -p ExecMainPID,ExecMainCode,ExecMainStatus,"
+                "ExecMainStartTimestampMonotonic",
             "systemctl show " + kGreen + " -p InvocationID",
             "journalctl -n 10 --no-pager -q -o short-iso -u " + kGreen,
             "systemctl reset-failed " + kGreen,
@@ -190,6 +195,29 @@ TEST_CASE(
   CHECK(w.Calls(before).back() ==
         "journalctl -n 10 --no-pager -q -o short-iso _SYSTEMD_INVOCATION_ID=" +
             id + " + INVOCATION_ID=" + id);
+}
+
+TEST_CASE(
+    "a program that exits before systemd saw it start is started and "
+    "exited, a failed exec is a failed start",
+    "[systemd_runner]") {
+  World w;
+  w.systemd.exit_fails_start = true;
+  w.systemd.on_start = [](const std::string&, fake::FakeProcess* p) {
+    p->alive = false;
+  };
+  Instance instance = w.Started("green", "v2");  // exit 1: a bad flag, say
+  CHECK(instance.process.pid == 0);
+  CHECK_FALSE(w.runner.IsAlive(instance));
+  w.systemd.start_exit_status = 203;  // systemd: the exec failed
+  w.runner.Prepare("green", &instance);
+  std::string err;
+  CHECK_FALSE(w.runner.Start("green", "v2", &instance, &err));
+  CHECK(err.find("systemctl restart " + kGreen + ": exit 1: Job for") == 0);
+  // A failed restart that never ran the program at all (no new main).
+  w.systemd.fail_next["restart"] = RunResult{1, false, "Job failed.\n"};
+  CHECK_FALSE(w.runner.Start("green", "v2", &instance, &err));
+  CHECK(err.find("systemctl restart " + kGreen + ": exit 1: Job failed.") == 0);
 }
 
 TEST_CASE("a canary that crashes stays down: not alive, not restarted",
