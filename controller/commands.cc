@@ -131,9 +131,6 @@ int OpenSession(const CommandLine& cl, Session* s) {
     return Fail(s->out.get(), kExitUsage,
                 cfg.path + ": nginx.switch: lua is not available yet");
   s->runner = MakeSlotRunner(cfg, s->env);
-  if (!s->runner)
-    return Fail(s->out.get(), kExitUsage,
-                cfg.path + ": backend.runner: systemd is not available yet");
   ctx.traffic = s->traffic.get();
   ctx.runner = s->runner.get();
   if (!LoadState(s->env.fs, ctx.state_path, &s->state, &err))

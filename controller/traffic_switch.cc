@@ -1,16 +1,8 @@
 #include "controller/traffic_switch.h"
 
-#include <algorithm>
-
 #include "controller/reload_switch.h"
 
 namespace bgctl {
-
-int EffectiveCanaryWeight(const TrafficSplit& split) {
-  if (split.canary.empty()) return 0;
-  if (split.stable.empty()) return 100;
-  return std::clamp(split.canary_weight, 0, 100);
-}
 
 const char* SwitchOutcomeName(SwitchOutcome outcome) {
   switch (outcome) {

@@ -12,6 +12,7 @@
 #ifndef BGCTL_CONTROLLER_TRAFFIC_SWITCH_H_
 #define BGCTL_CONTROLLER_TRAFFIC_SWITCH_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,7 +46,13 @@ struct TrafficSplit {
 
 // The weight a split really puts on the canary (canary_weight clamped by
 // what exists: 0 without a canary, 100 without a stable side).
-int EffectiveCanaryWeight(const TrafficSplit& split);
+// Inline: the upstream file's renderer (and its fuzz target) needs it
+// without the switches.
+inline int EffectiveCanaryWeight(const TrafficSplit& split) {
+  if (split.canary.empty()) return 0;
+  if (split.stable.empty()) return 100;
+  return std::clamp(split.canary_weight, 0, 100);
+}
 
 enum class SwitchOutcome {
   kConfirmed,  // nginx serves the split now, confirmed

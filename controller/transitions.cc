@@ -129,7 +129,8 @@ bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err) {
       state->phase != Phase::kPaused && state->phase != Phase::kInterrupted &&
       state->canary_weight == 0 && !state->traffic_unknown &&
       !ctx->runner->IsAlive(state->Slot(state->canary_slot).instance)) {
-    state->Slot(state->canary_slot).instance = Instance();
+    // StopSlot, not just forgetting: a unit must not start at the next boot.
+    if (!StopSlot(ctx, state, state->canary_slot, err)) return false;
     state->canary_slot.clear();
     changed = true;
   }
