@@ -14,6 +14,11 @@ packages=(
   clang libclang-rt-14-dev
   # the systemd end-to-end tests (systemd as PID 1 of a namespace)
   systemd
+  # nginx.switch: lua (ngx_http_lua_module and lua-resty-core)
+  libnginx-mod-http-lua
+  # the package (scripts/package.sh): man page, shared-library dependencies,
+  # lintian; promtool checks the metrics textfile
+  help2man dpkg-dev file lintian prometheus
 )
 
 missing=()
