@@ -34,7 +34,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a switch nginx rejects leaves the weight and a known split; the rollout "
+    "a switch nginx rejects leaves the weight and a known split, and the rollout "
     "rolls back with another confirmed switch",
     "[recovery]") {
   World w;

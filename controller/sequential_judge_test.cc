@@ -236,7 +236,7 @@ TEST_CASE("a slow canary is rejected by the latency comparison",
                            Catch::Contains("slower than 20.0 ms"));
 }
 
-TEST_CASE("CPU above the limit over an interval rejects; at the limit not",
+TEST_CASE("CPU above the limit over an interval rejects, at the limit it does not",
           "[sequential_judge]") {
   AnalysisConfig cfg;
   cfg.interval_ms = 1000;

@@ -19,6 +19,7 @@
 #include "controller/env.h"
 #include "controller/reload_switch.h"
 #include "controller/sockets.h"
+#include "tests/support/http_backend.h"
 #include "tests/support/nginx_fixture.h"
 #include "tests/support/ports.h"
 #include "tests/support/temp_dir.h"
@@ -26,60 +27,7 @@
 namespace bgctl::testing {
 namespace {
 
-// An HTTP server on a free loopback port answering every request with
-// `status` and its name. Stopped and joined on destruction.
-class Backend {
- public:
-  explicit Backend(const std::string& name, int status = 200) {
-    server_.set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-      // Inherited by accepted sockets: without it, nginx's keep-alive
-      // upstream connections stall ~40 ms per request (Nagle, delayed ACK).
-      setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
-    });
-    server_.set_tcp_nodelay(true);
-    server_.set_keep_alive_timeout(1);
-    server_.set_keep_alive_max_count(1000);
-    auto answer = [name, status](const httplib::Request&,
-                                 httplib::Response& res) {
-      res.status = status;
-      res.set_content(name, "text/plain");
-    };
-    server_.Get(".*", answer);
-    server_.Post(".*", answer);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~Backend() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-
- private:
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = -1;
-};
-
-struct Reply {
-  int status = 0;  // 0: no response
-  std::string body;
-};
-
-// One request over a new connection.
-Reply Fetch(int port, const std::string& path,
-            const std::string& method = "GET") {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(5);
-  httplib::Result res = method == "POST"
-                            ? client.Post(path.c_str(), "data", "text/plain")
-                            : client.Get(path.c_str());
-  if (!res) return {};
-  return {res->status, res->body};
-}
+using Backend = HttpBackend;
 
 // Sends threads x per_thread requests (GET /, each over a new connection)
 // from `threads` concurrent clients; counts the answers by body, and
@@ -465,98 +413,6 @@ TEST_CASE(
     CHECK(reply.status == 200);
     CHECK(reply.body == (port == a.port() ? "A" : "B"));
   }
-}
-
-// The sequence a bare shell script would run: write the file, nginx -t,
-// nginx -s reload, poll with curl until the new generation answers.
-const char kBareScript[] = R"SH(set -e
-printf '%s' "$1" > upstream.conf.tmp
-mv -f upstream.conf.tmp upstream.conf
-"$3" -t -p "$PWD" -c "$PWD/nginx.conf" -e stderr 2>/dev/null
-"$3" -s reload -p "$PWD" -c "$PWD/nginx.conf" -e stderr 2>/dev/null
-for i in $(seq 2000); do
-  [ "$(curl -s --max-time 1 "$4")" = "$2" ] && exit 0
-  sleep 0.005
-done
-exit 1
-)SH";
-
-std::string Median(std::vector<int64_t> times) {
-  std::sort(times.begin(), times.end());
-  size_t n = times.size();
-  std::ostringstream out;
-  out << "median " << (times[n / 2 - 1] + times[n / 2]) / 2.0 << " ms (min "
-      << times.front() << ", max " << times.back() << ")";
-  return out.str();
-}
-
-// Not run by default (hidden tag): prints how long a confirmed Apply takes
-// (median of 10) when confirmed exactly, by the settle time, and at the
-// first new answer (the bare sequence, in process), next to a bash script
-// running the bare sequence with curl; and how many of 50 connections made
-// right after each apply still reached the previous generation.
-TEST_CASE(
-    "ten applies in a row are each confirmed and the median time is printed",
-    "[.][nginx_timing]") {
-  Backend a("A"), b("B");
-  NginxFixture nginx;
-  std::string err;
-  REQUIRE(nginx.Start(kName, a.port(), &err));
-  ReloadSwitch ctl(nginx.MakeConfig(kName), nginx.prefix(), TestEnv());
-  uint64_t generation = 0;
-  struct Mode {
-    const char* name;
-    SocketInspector* inspector;
-    int64_t settle;
-  };
-  for (Mode mode : {Mode{"exact", RealSocketInspector(), 200},
-                    Mode{"settle 200 ms", nullptr, 200},
-                    Mode{"first new answer", nullptr, 0},
-                    Mode{"bash script", nullptr, 0}}) {
-    ctl.set_socket_inspector(mode.inspector);
-    ctl.set_settle_ms(mode.settle);
-    std::vector<int64_t> times;
-    int wrong = 0;
-    for (int i = 0; i < 10; ++i) {
-      ++generation;
-      std::vector<UpstreamServer> split =
-          ServersForSplit(a.port(), b.port(), i % 2 * 50);
-      int64_t elapsed = 0;
-      if (std::string(mode.name) == "bash script") {
-        int64_t start = TestEnv().clock->NowMs();
-        RunResult result;
-        REQUIRE(RealProcessRunner()->Run(
-            {"/bin/bash", "-c", kBareScript, "bash",
-             RenderUpstream(kName, split, generation),
-             std::to_string(generation), "/usr/sbin/nginx", nginx.probe_url()},
-            nginx.prefix(), 20000, &result, &err));
-        elapsed = TestEnv().clock->NowMs() - start;
-        INFO(result.output);
-        REQUIRE(result.exit_code == 0);
-      } else {
-        REQUIRE(ctl.Apply(split, generation, &err, &elapsed));
-        CHECK(ctl.last_confirmed_exactly() == (mode.inspector != nullptr));
-      }
-      times.push_back(elapsed);
-      wrong += WrongGenerations(nginx.port(), generation, 50);
-      // Let the old workers exit, as between two rollout steps.
-      WaitForWorkers(nginx, 2);
-    }
-    std::ostringstream out;
-    out << "ReloadSwitch::Apply confirmed by " << mode.name << ": "
-        << Median(times) << "; previous generation in " << wrong
-        << " of 500 connections after";
-    WARN(out.str());
-  }
-  // What one look at the listener costs (a scan of /proc).
-  int64_t start = TestEnv().clock->NowMs();
-  for (int i = 0; i < 20; ++i) {
-    Listener l;
-    REQUIRE(RealSocketInspector()->FindListener("127.0.0.1", nginx.port(), &l,
-                                                &err));
-  }
-  WARN("FindListener: " << (TestEnv().clock->NowMs() - start) / 20.0
-                        << " ms each");
 }
 
 }  // namespace

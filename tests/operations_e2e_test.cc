@@ -107,8 +107,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "promote --full from a pause goes to 100% at once; abort from a "
-    "pause restores stable; abort with nothing running is an error",
+    "promote --full from a pause goes to 100% at once, abort from a "
+    "pause restores stable, and abort with nothing running is an error",
     "[operations_e2e]") {
   ServiceOptions o;
   o.steps =

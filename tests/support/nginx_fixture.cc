@@ -171,6 +171,26 @@ void NginxFixture::Stop() {
   }
 }
 
+void NginxFixture::Kill() {
+  if (master_pid_ <= 0) return;
+  pid_t pid = master_pid_;
+  master_pid_ = 0;
+  kill(-pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  // The workers are gone with the group; wait until the port is free again.
+  for (int i = 0; i < 300 && WaitForPort(port_, 1); ++i) SleepMs(10);
+}
+
+bool NginxFixture::Restart(std::string* err) {
+  if (master_pid_ > 0) {
+    *err = "nginx is still running";
+    return false;
+  }
+  bool port_taken = false;
+  return StartOnce(err, &port_taken);
+}
+
 std::string NginxFixture::probe_url() const {
   return "http://127.0.0.1:" + std::to_string(port_) + "/__bgctl/generation";
 }

@@ -40,6 +40,15 @@ class NginxFixture {
   // 5 s SIGKILL to the whole process group. Reaps the master. Idempotent.
   void Stop();
 
+  // A crash: SIGKILL to nginx's whole process group (master and workers),
+  // the master reaped. The prefix and its files stay. Idempotent.
+  void Kill();
+
+  // Starts nginx again on the same prefix and port after Stop() or Kill(),
+  // reading the files as they are now (the upstream file bgctl wrote
+  // included; nothing is rendered again). False with *err.
+  bool Restart(std::string* err);
+
   bool running() const { return master_pid_ > 0; }
   int port() const { return port_; }
   pid_t master_pid() const { return master_pid_; }
