@@ -48,23 +48,45 @@ status=0
 check_reports "the suite"
 [ "$status" -eq 0 ] || exit "$status"
 
-echo "== fuzzing, ${BGCTL_FUZZ_SECONDS:-30} s per target, ${SECONDS}s into test.sh"
+echo "== fuzzing, ${BGCTL_FUZZ_SECONDS:-30} s per target, $jobs at a time, ${SECONDS}s into test.sh"
 # libFuzzer reports on stderr itself; keep ASan's report there too.
 export ASAN_OPTIONS="detect_leaks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-for corpus in tests/fuzz/corpus/*/; do
-  target=$(basename "$corpus")
-  work="build-san/fuzz-work/$target"
+# One target: its log in build-san/fuzz-work/TARGET.log, exit status kept.
+fuzz_one() {
+  local target=$1 corpus=$2 work="build-san/fuzz-work/$1"
   mkdir -p "$work"
-  echo "-- $target"
-  if ! build-san/fuzz/"$target" -max_total_time="${BGCTL_FUZZ_SECONDS:-30}" \
+  build-san/fuzz/"$target" -max_total_time="${BGCTL_FUZZ_SECONDS:-30}" \
     -rss_limit_mb=512 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="build-san/fuzz-work/$target-" "$work" "$corpus" \
-    >"$work.log" 2>&1; then
-    tail -60 "$work.log" >&2
-    echo "test.sh: fuzz target $target failed; the input is build-san/fuzz-work/$target-*" >&2
-    exit 1
+    >"$work.log" 2>&1
+}
+fuzz_failed=()
+targets=()
+pids=()
+for corpus in tests/fuzz/corpus/*/; do
+  target=$(basename "$corpus")
+  # At most $jobs at once: wait for the oldest before starting another.
+  if [ ${#pids[@]} -ge "$jobs" ]; then
+    wait "${pids[0]}" || fuzz_failed+=("${targets[0]}")
+    pids=("${pids[@]:1}")
+    targets=("${targets[@]:1}")
   fi
-  grep -E 'stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$work.log" | tr -s ' ' | paste -sd' '
+  fuzz_one "$target" "$corpus" &
+  pids+=($!)
+  targets+=("$target")
 done
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || fuzz_failed+=("${targets[$i]}")
+done
+for corpus in tests/fuzz/corpus/*/; do
+  target=$(basename "$corpus")
+  echo "-- $target $(grep -E 'stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+    "build-san/fuzz-work/$target.log" | tr -s ' ' | paste -sd' ')"
+done
+for target in "${fuzz_failed[@]}"; do
+  tail -60 "build-san/fuzz-work/$target.log" >&2
+  echo "test.sh: fuzz target $target failed; the input is build-san/fuzz-work/$target-*" >&2
+done
+[ ${#fuzz_failed[@]} -eq 0 ] || exit 1
 echo "== test.sh: all passed in ${SECONDS}s"
