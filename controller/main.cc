@@ -4,6 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
 
 #include "controller/commands.h"
 #include "controller/duration.h"
@@ -42,15 +46,72 @@ int UsageError(bool json, const std::string& message) {
   return bgctl::kExitUsage;
 }
 
+// --help-all lists each command on one line (with its positionals), its
+// options indented below it: the layout help2man turns into the man page's
+// COMMANDS list (packaging/gen-completion.sh reads it too).
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_subcommands(const CLI::App* app,
+                               CLI::AppFormatMode mode) const override {
+    if (mode != CLI::AppFormatMode::All)
+      return CLI::Formatter::make_subcommands(app, mode);
+    std::stringstream out;
+    out << "\nCommands:\n";
+    for (const CLI::App* sub : app->get_subcommands({})) {
+      if (sub->get_group().empty()) continue;  // hidden
+      std::string name = sub->get_name();
+      for (const CLI::Option* p :
+           sub->get_options([](const CLI::Option* o) {
+             return o->get_positional();
+           }))
+        name += " " + p->get_name();
+      CLI::detail::format_help(out, name, sub->get_description(),
+                               get_column_width());
+      for (const CLI::Option* o :
+           sub->get_options([](const CLI::Option* o) {
+             return o->nonpositional() && o->get_name() != "-h,--help";
+           }))
+        CLI::detail::format_help(
+            out, "  " + make_option_name(o, false) + make_option_opts(o),
+            make_option_desc(o), get_column_width());
+    }
+    return out.str();
+  }
+};
+
+// The exit codes of exit_codes.h, for the end of --help.
+std::string ExitCodesHelp() {
+  const std::pair<int, const char*> codes[] = {
+      {bgctl::kExitOk, "done (also a deploy stopped at an indefinite pause)"},
+      {bgctl::kExitFailed, "failed at run time (message on stderr)"},
+      {bgctl::kExitUsage, "bad usage or invalid configuration"},
+      {bgctl::kExitRolledBack, "the deploy was rolled back"},
+      {bgctl::kExitBusy, "busy: another bgctl operation holds the lock"},
+  };
+  std::string text = "Exit status:\n";
+  for (const auto& [code, meaning] : codes)
+    text += "  " + std::to_string(code) + "  " + meaning + "\n";
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   bgctl::CommandLine cl;
   std::string output = "text";
-  CLI::App app{
-      "bgctl: zero-downtime blue/green and canary deploys behind nginx"};
+  // The name is fixed, not argv[0]: --help (and so the man page) says
+  // "bgctl" however it was started.
+  CLI::App app{"bgctl: zero-downtime blue/green and canary deploys behind nginx",
+               "bgctl"};
+  auto formatter = std::make_shared<HelpFormatter>();
+  formatter->column_width(34);
+  app.formatter(formatter);  // before add_subcommand: they share it
   app.set_version_flag("--version", "bgctl " BGCTL_VERSION);
+  // --help-all: every command with its own flags (the man page is made from
+  // it by help2man, the bash completion by packaging/gen-completion.sh).
+  app.set_help_all_flag("--help-all", "help for every command, then exit");
+  app.footer(ExitCodesHelp());
   app.add_option("-c,--config", cl.config_path, "config file")
       ->capture_default_str();
   app.add_option("--output", output, "text or json")
