@@ -102,10 +102,10 @@ set(CPACK_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS
     WORLD_READ WORLD_EXECUTE)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
     "zero-downtime blue/green and canary deploys behind nginx")
-# CPack turns the lines after the first into the extended description.
+# The extended description; CPack puts the summary above it as the synopsis
+# (repeating the summary here is lintian's description-synopsis-is-duplicated).
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-"${CPACK_PACKAGE_DESCRIPTION_SUMMARY}
-bgctl deploys a new version of a service that sits behind nginx on one host
+"bgctl deploys a new version of a service that sits behind nginx on one host
 without dropping a request: it starts the version in the free slot (blue or
 green), waits until it is healthy, shifts traffic to it step by step by
 rewriting an nginx upstream file (or through nginx's Lua module), reads

@@ -68,8 +68,9 @@ class HelpFormatter : public CLI::Formatter {
       CLI::detail::format_help(out, name, sub->get_description(),
                                get_column_width());
       for (const CLI::Option* o :
-           sub->get_options([](const CLI::Option* o) {
-             return o->nonpositional() && o->get_name() != "-h,--help";
+           sub->get_options([sub](const CLI::Option* o) {
+             return o->nonpositional() && o != sub->get_help_ptr() &&
+                    o != sub->get_help_all_ptr();
            }))
         CLI::detail::format_help(
             out, "  " + make_option_name(o, false) + make_option_opts(o),

@@ -19,6 +19,8 @@ packages=(
   # the package (scripts/package.sh): man page, shared-library dependencies,
   # lintian; promtool checks the metrics textfile
   help2man dpkg-dev file lintian prometheus
+  # tests/workflow_test.py parses docs/github-actions-deploy.yml
+  python3-yaml
 )
 
 missing=()

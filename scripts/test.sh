@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run):
-#   1. builds everything into build/ (gcc) and runs every test with ctest;
+#   1. builds everything into build/ (gcc) and runs every test with ctest,
+#      among them the Debian package's (package_*: cpack of build/ itself,
+#      so no second compile; lintian; a deploy with the unpacked files);
 #   2. builds bgctl, backend-sample and the tests again with clang under
 #      ASan+UBSan into build-san/ (-DBGCTL_SANITIZE=ON) and runs the suite
 #      there; every sanitizer report (also from a bgctl or backend process a

@@ -53,12 +53,12 @@ expected_files() {
 }
 expected=$( {
   expected_files
-  # Every parent folder of every file, as dpkg-deb lists them ("./usr/").
+  # Every parent folder of every file, as dpkg-deb lists them ("./usr/";
+  # CPack's data.tar has no "./" entry).
   expected_files | while read -r f; do
     d=$(dirname "$f")
     while [ "$d" != . ]; do echo "$d/"; d=$(dirname "$d"); done
   done
-  echo ./
 } | sort -u)
 actual=$(awk '{print $6}' <<<"$list" | sort)
 if [ "$actual" != "$expected" ]; then
@@ -87,12 +87,18 @@ file "$bgctl" | grep -q 'stripped' && ! file "$bgctl" | grep -q 'not stripped' |
 zcat "$root/usr/share/man/man1/bgctl.1.gz" | grep -q 'lock\\-wait' ||
   fail "the man page does not document --lock-wait"
 
-# Depends names the package of every library the binary needs.
-for lib in $(ldd "$bgctl" | awk '$3 ~ /^\// {print $3}'); do
+# Depends names the package of every library the binary links directly
+# (its NEEDED entries, where ldd finds them; ldd also lists their own
+# libraries, which are their packages' dependencies, not ours).
+libs=$(ldd "$bgctl")
+for soname in $(objdump -p "$bgctl" | awk '$1 == "NEEDED" {print $2}'); do
+  lib=$(awk -v s="$soname" '$1 == s && $3 ~ /^\// {print $3}' <<<"$libs")
+  [ -n "$lib" ] || fail "ldd does not find $soname"
   owner=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null ||
     dpkg -S "${lib#/usr}" 2>/dev/null) || fail "no package owns $lib"
   pkg=${owner%%:*}
-  grep -Eq "(^|, )$pkg( |,|$)" <<<"$depends" || fail "Depends ($depends) lacks $pkg (for $lib)"
+  sed 's/, /\n/g' <<<"$depends" | awk '{print $1}' | grep -Fxq "$pkg" ||
+    fail "Depends ($depends) lacks $pkg (for $lib)"
 done
 echo "Depends: $depends"
 
@@ -110,7 +116,7 @@ cleanup() {
   set +e
   # Backends run in their own sessions: find ours by binary and port.
   for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
     case $cmd in
       "$backend --port $blue "* | "$backend --port $green "*) kill -KILL "${p#/proc/}" ;;
     esac
