@@ -60,15 +60,12 @@ class HelpFormatter : public CLI::Formatter {
     for (const CLI::App* sub : app->get_subcommands({})) {
       if (sub->get_group().empty()) continue;  // hidden
       std::string name = sub->get_name();
-      for (const CLI::Option* p :
-           sub->get_options([](const CLI::Option* o) {
-             return o->get_positional();
-           }))
+      for (const CLI::Option* p : sub->get_options(
+               [](const CLI::Option* o) { return o->get_positional(); }))
         name += " " + p->get_name();
       CLI::detail::format_help(out, name, sub->get_description(),
                                get_column_width());
-      for (const CLI::Option* o :
-           sub->get_options([sub](const CLI::Option* o) {
+      for (const CLI::Option* o : sub->get_options([sub](const CLI::Option* o) {
              return o->nonpositional() && o != sub->get_help_ptr() &&
                     o != sub->get_help_all_ptr();
            }))
@@ -103,8 +100,9 @@ int main(int argc, char** argv) {
   std::string output = "text";
   // The name is fixed, not argv[0]: --help (and so the man page) says
   // "bgctl" however it was started.
-  CLI::App app{"bgctl: zero-downtime blue/green and canary deploys behind nginx",
-               "bgctl"};
+  CLI::App app{
+      "bgctl: zero-downtime blue/green and canary deploys behind nginx",
+      "bgctl"};
   auto formatter = std::make_shared<HelpFormatter>();
   formatter->column_width(34);
   app.formatter(formatter);  // before add_subcommand: they share it

@@ -87,8 +87,7 @@ TEST_CASE("the bash completion offers a command's own flags after it",
   CHECK(deploy.count("--version") == 1);
   CHECK(deploy.count("--steps") == 1);
   CHECK(deploy.count("--full") == 0);
-  CHECK(Complete("bgctl promote --f", &err) ==
-        std::set<std::string>{"--full"});
+  CHECK(Complete("bgctl promote --f", &err) == std::set<std::string>{"--full"});
   CHECK(Complete("bgctl --output ", &err) ==
         std::set<std::string>{"json", "text"});
 }
@@ -97,10 +96,11 @@ TEST_CASE("the example bgctl.yaml of the package is a valid config",
           "[completion]") {
   bgctl::Config config;
   std::string err;
-  INFO(err);
-  REQUIRE(bgctl::LoadConfig(
+  bool loaded = bgctl::LoadConfig(
       std::string(BGCTL_SOURCE_DIR) + "/packaging/examples/bgctl.yaml", &config,
-      &err));
+      &err);
+  INFO(err);
+  REQUIRE(loaded);
   CHECK(config.service == "demo");
   CHECK(config.nginx.reload_command ==
         std::vector<std::string>{"systemctl", "reload", "nginx"});
