@@ -29,9 +29,23 @@ endif()
 set(BGCTL_MAN ${CMAKE_BINARY_DIR}/bgctl.1)
 set(BGCTL_COMPLETION ${CMAKE_BINARY_DIR}/bgctl.bash-completion)
 set(BGCTL_CHANGELOG_GZ ${CMAKE_BINARY_DIR}/changelog.gz)
+# The man page's date is the changelog's, not the build's (reproducible;
+# help2man reads SOURCE_DATE_EPOCH).
+execute_process(
+  COMMAND dpkg-parsechangelog -l ${CMAKE_SOURCE_DIR}/packaging/changelog
+          -S Timestamp
+  OUTPUT_VARIABLE BGCTL_CHANGELOG_EPOCH OUTPUT_STRIP_TRAILING_WHITESPACE
+  ERROR_QUIET)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             packaging/changelog)
+set(BGCTL_MAN_ENV "")
+if(BGCTL_CHANGELOG_EPOCH MATCHES "^[0-9]+$")
+  set(BGCTL_MAN_ENV SOURCE_DATE_EPOCH=${BGCTL_CHANGELOG_EPOCH})
+endif()
 add_custom_command(
   OUTPUT ${BGCTL_MAN}.gz
-  COMMAND ${HELP2MAN} --no-info --section=1 --help-option=--help-all
+  COMMAND ${CMAKE_COMMAND} -E env ${BGCTL_MAN_ENV}
+          ${HELP2MAN} --no-info --section=1 --help-option=--help-all
           --version-option=--version
           "--name=zero-downtime blue/green and canary deploys behind nginx"
           --include=${CMAKE_SOURCE_DIR}/packaging/bgctl.h2m
