@@ -8,8 +8,8 @@
 #   packaging/gen-completion.sh BGCTL OUT
 #
 # An option followed by a type name (TEXT, INT, DURATION) takes a value: after
-# it nothing is offered, except the choices CLI11 lists ({text,json}) and
-# file names for -c/--config.
+# it nothing is offered, except the choices CLI11 lists ({text,json}), file
+# names for -c/--config and folders for --dir.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BGCTL OUT" >&2; exit 2; }
 bgctl=$1 out=$2
@@ -40,7 +40,8 @@ gen() {
       }
       if (takes) {
         valued[cmd] = valued[cmd] (valued[cmd] == "" ? "" : "|") alt
-        if (alt ~ /--config/) action[cmd, alt] = "files"
+        if (alt ~ /--config$/) action[cmd, alt] = "files"
+        else if (alt ~ /--dir$/) action[cmd, alt] = "dirs"
         else if (choices != "") action[cmd, alt] = "words:" choices
         else action[cmd, alt] = "none"
         keys[cmd] = keys[cmd] SUBSEP alt
@@ -59,7 +60,8 @@ gen() {
       n = split(substr(keys[c], 2), k, SUBSEP)
       for (i = 1; i <= n; i++) {
         a = action[c, k[i]]
-        if (a == "files") print "        " k[i] ") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;"
+        if (a == "dirs") print "        " k[i] ") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- \"$cur\")); return 0 ;;"
+        else if (a == "files") print "        " k[i] ") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;"
         else if (a ~ /^words:/) print "        " k[i] ") COMPREPLY=($(compgen -W \"" substr(a, 7) "\" -- \"$cur\")); return 0 ;;"
         else print "        " k[i] ") return 0 ;;"
       }
