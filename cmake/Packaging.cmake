@@ -24,6 +24,26 @@ if(NOT HELP2MAN OR NOT GZIP)
                       "scripts/install-deps.sh installs them")
 endif()
 
+# What bgctl is: the package's synopsis and extended description, and the
+# man page's NAME and DESCRIPTION.
+set(BGCTL_SUMMARY "zero-downtime blue/green and canary deploys behind nginx")
+set(BGCTL_DESCRIPTION
+"bgctl deploys a new version of a service that sits behind nginx on one host
+without dropping a request: it starts the version in the free slot (blue or
+green), waits until it is healthy, shifts traffic to it step by step by
+rewriting an nginx upstream file (or through nginx's Lua module), reads
+nginx's access log to compare the canary's errors and latency with the stable
+version's, rolls back by itself on evidence, and at 100% drains the old
+instance. Operators pause, step, promote, abort and roll back.
+Backends run as processes or as systemd units.")
+# help2man's include file: packaging/bgctl.h2m after that DESCRIPTION
+# (help2man puts it above the first line of --help).
+file(READ ${CMAKE_SOURCE_DIR}/packaging/bgctl.h2m BGCTL_H2M)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             packaging/bgctl.h2m)
+file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/bgctl.h2m
+     CONTENT "[DESCRIPTION]\n${BGCTL_DESCRIPTION}\n\n${BGCTL_H2M}" @ONLY)
+
 # The man page and the bash completion are made from the built binary's own
 # --help-all, so neither can drift from the command table or the flags.
 set(BGCTL_MAN ${CMAKE_BINARY_DIR}/bgctl.1)
@@ -49,11 +69,10 @@ add_custom_command(
   COMMAND ${CMAKE_COMMAND} -E env ${BGCTL_MAN_ENV}
           ${HELP2MAN} --no-info --section=1 --help-option=--help-all
           --version-option=--version
-          "--name=zero-downtime blue/green and canary deploys behind nginx"
-          --include=${CMAKE_SOURCE_DIR}/packaging/bgctl.h2m
+          --name=${BGCTL_SUMMARY} --include=${CMAKE_BINARY_DIR}/bgctl.h2m
           --output=${BGCTL_MAN} $<TARGET_FILE:bgctl>
   COMMAND ${GZIP} -9nf ${BGCTL_MAN}
-  DEPENDS bgctl ${CMAKE_SOURCE_DIR}/packaging/bgctl.h2m
+  DEPENDS bgctl ${CMAKE_BINARY_DIR}/bgctl.h2m
   COMMENT "help2man: bgctl.1.gz"
   VERBATIM)
 add_custom_command(
@@ -117,17 +136,6 @@ set(CPACK_STRIP_FILES ON)  # the binary is stripped in the package only
 set(CPACK_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS
     OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
     WORLD_READ WORLD_EXECUTE)
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
-    "zero-downtime blue/green and canary deploys behind nginx")
-# The extended description; CPack puts the summary above it as the synopsis
-# (repeating the summary here is lintian's description-synopsis-is-duplicated).
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-"bgctl deploys a new version of a service that sits behind nginx on one host
-without dropping a request: it starts the version in the free slot (blue or
-green), waits until it is healthy, shifts traffic to it step by step by
-rewriting an nginx upstream file (or through nginx's Lua module), reads
-nginx's access log to compare the canary's errors and latency with the stable
-version's, rolls back by itself on evidence, and at 100% drains the old
-instance. Operators pause, step, promote, abort and roll back.
-Backends run as processes or as systemd units.")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${BGCTL_SUMMARY}")
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "${BGCTL_DESCRIPTION}")
 include(CPack)

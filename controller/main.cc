@@ -139,10 +139,10 @@ int main(int argc, char** argv) {
   sub["promote"]->add_flag("--full", cl.full, "go to 100% now");
   sub["status"]->add_flag("--watch", cl.watch, "live view, redrawn in place");
   sub["status"]
-      ->add_option("--interval", cl.interval, "--watch: redraw every")
+      ->add_option("--interval", cl.interval, "with --watch: redraw every")
       ->capture_default_str();
   sub["status"]->add_option("--count", cl.count,
-                            "--watch: stop after N frames (0: Ctrl-C)");
+                            "with --watch: stop after N frames (0: Ctrl-C)");
   sub["set-weight"]
       ->add_option("PCT", cl.weight, "percent on the canary")
       ->required()

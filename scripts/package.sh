@@ -16,6 +16,8 @@
 # error (warnings are printed and allowed); when lintian is not installed it
 # says "SKIPPED: lintian is not installed" and exits 0.
 set -euo pipefail
+here=$PWD
+abs() { case $1 in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
 cd "$(dirname "$0")/.."
 
 lint() {
@@ -25,17 +27,17 @@ lint() {
   fi
   # --fail-on error: warnings are shown, errors fail. Overrides are shipped
   # in the package (packaging/lintian-overrides, each with its reason).
-  lintian --fail-on error --info --display-info --no-tag-display-limit "$1"
+  lintian --fail-on error --info --display-info --tag-display-limit 0 "$1"
   echo "lintian: no errors in $1"
 }
 
 from="" out="" do_lint=1
 while [ $# -gt 0 ]; do
   case $1 in
-    --from) from=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
+    --from) from=$(abs "$2"); shift 2 ;;
+    --out) out=$(abs "$2"); shift 2 ;;
     --no-lint) do_lint=0; shift ;;
-    --lint) lint "$2"; exit ;;
+    --lint) lint "$(abs "$2")"; exit ;;
     *) echo "usage: $0 [--from BUILD_DIR] [--out DIR] [--no-lint] | --lint DEB" >&2; exit 2 ;;
   esac
 done
