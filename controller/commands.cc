@@ -383,6 +383,13 @@ int CmdValidate(const CommandLine& cl) {
   if (!ok) return Fail(s.out.get(), kExitUsage, err);
   ReloadSwitch nginx(cfg.nginx, cfg.dir, s.env);
   if (!nginx.Test(&err)) return Fail(s.out.get(), kExitUsage, err);
+  if (!cfg.metrics.textfile.empty() &&
+      !s.env.fs->Exists(DirOf(cfg.metrics.textfile)))
+    return Fail(s.out.get(), kExitUsage,
+                cfg.path + ": metrics.textfile: the folder " +
+                    DirOf(cfg.metrics.textfile) +
+                    " does not exist (node_exporter's "
+                    "--collector.textfile.directory)");
   s.out->Event("analysis",
                DescribeJudge(cfg.rollout.analysis, cfg.rollout.steps));
   s.out->Event("valid", cl.config_path +
@@ -414,8 +421,7 @@ int CmdInit(const CommandLine& cl) {
   std::string err;
   InitOutcome r = RunInit(options, RealEnv(), &plan, &err);
   if (r != InitOutcome::kOk)
-    return Fail(&out, r == InitOutcome::kUsage ? kExitUsage : kExitFailed,
-                err);
+    return Fail(&out, r == InitOutcome::kUsage ? kExitUsage : kExitFailed, err);
   out.Result(InitJson(plan));
   out.Block("init", InitText(plan), nullptr);
   out.Finish(kExitOk);

@@ -350,10 +350,10 @@ bool ParseMetrics(YamlParser* p, const YamlSection& top, MetricsConfig* m) {
     return false;
   const std::string suffix = ".prom";
   const std::string& f = m->textfile;
-  if (!f.empty() && (f.size() <= suffix.size() || f.back() == '/' ||
-                     f.compare(f.size() - suffix.size(), suffix.size(),
-                               suffix) != 0 ||
-                     f[f.size() - suffix.size() - 1] == '/'))
+  if (!f.empty() &&
+      (f.size() <= suffix.size() || f.back() == '/' ||
+       f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+       f[f.size() - suffix.size() - 1] == '/'))
     return p->Fail(p->ValueLine(*s.Find("textfile")), s.Key("textfile"),
                    "\"" + f +
                        "\" must be a file name ending in .prom "

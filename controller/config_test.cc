@@ -559,9 +559,10 @@ TEST_CASE("bad backend.systemd keys name file, line and key",
         "bgctl.yaml:12: backend.command: missing required key");
 }
 
-TEST_CASE("metrics.textfile is optional and resolves against the config's "
-          "folder",
-          "[config]") {
+TEST_CASE(
+    "metrics.textfile is optional and resolves against the config's "
+    "folder",
+    "[config]") {
   Config config;
   std::string err;
   REQUIRE(bgctl::ParseConfig(kMinimal, "/srv/demo/bgctl.yaml", &config, &err));
@@ -577,9 +578,10 @@ TEST_CASE("metrics.textfile is optional and resolves against the config's "
   CHECK(config.metrics.textfile == "/var/lib/node_exporter/textfile/demo.prom");
 }
 
-TEST_CASE("a metrics.textfile not ending in .prom, a missing one and an "
-          "unknown metrics key name the file, line and key",
-          "[config]") {
+TEST_CASE(
+    "a metrics.textfile not ending in .prom, a missing one and an "
+    "unknown metrics key name the file, line and key",
+    "[config]") {
   CHECK(ErrorOf(std::string(kMinimal) + "metrics:\n  textfile: demo.txt\n") ==
         "bgctl.yaml:15: metrics.textfile: \"demo.txt\" must be a file name "
         "ending in .prom (node_exporter's textfile collector reads only "

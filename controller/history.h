@@ -19,7 +19,7 @@ struct HistoryEntry {
   std::string from_version;  // the stable version before
   // promoted | rolled_back | aborted | failed | paused | interrupted
   std::string outcome;
-  std::string reason;      // why it was rolled back / aborted / failed
+  std::string reason;  // why it was rolled back / aborted / failed
   // The kind of `reason`, one word from a fixed set, for counting
   // (metrics.h): analysis | no_data | health | crash | pre_traffic | start |
   // switch | stop_signal | state | drain | operator | interrupted; "" when

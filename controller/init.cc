@@ -267,8 +267,9 @@ bool CheckOptions(const InitOptions& o, std::string* err) {
            o.green_port > 65535 || o.blue_port == o.green_port)
     *err = "--blue-port and --green-port: two different ports in 1-65535";
   else if (o.command.empty())
-    *err = "--command: the backend's command line is required, e.g. "
-           "--command '/srv/app/bin/app --port {port}'";
+    *err =
+        "--command: the backend's command line is required, e.g. "
+        "--command '/srv/app/bin/app --port {port}'";
   else if (o.nginx.empty())
     *err = "--nginx: the nginx program is required";
   else
@@ -311,13 +312,15 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
     return InitOutcome::kUsage;
   }
   for (const Candidate& c : all)
-    if (Matches(c, o) && c.http) picked.push_back(c);
+    if (Matches(c, o) && c.http && c.server) picked.push_back(c);
   if (picked.size() != 1) {
     std::string list;
     for (const Candidate& c : all) list += "\n  " + CandidateText(c);
     if (all.empty())
-      *err = "no location with proxy_pass in the configuration nginx -T "
-             "printed (" + dump[0].path + ")";
+      *err =
+          "no location with proxy_pass in the configuration nginx -T "
+          "printed (" +
+          dump[0].path + ")";
     else
       *err = std::string(picked.empty() ? "no location matches"
                                         : "several locations match") +
@@ -325,7 +328,8 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
                   ? ""
                   : " --location/--server-name") +
              ": choose one with --location PATH and --server-name NAME; the "
-             "locations with proxy_pass:" + list;
+             "locations with proxy_pass:" +
+             list;
     return InitOutcome::kUsage;
   }
   const Candidate& c = picked[0];
@@ -354,8 +358,8 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
       o.access_log.empty() ? "nginx/access.log" : o.access_log;
   const std::string log_abs =
       fs::path(log).is_absolute() ? log : plan->dir + "/" + log;
-  const std::string probe_url = "http://" + host + ":" + std::to_string(port) +
-                                "/__bgctl/generation";
+  const std::string probe_url =
+      "http://" + host + ":" + std::to_string(port) + "/__bgctl/generation";
 
   // Until the first deploy, the backend proxy_pass names now keeps serving.
   UpstreamServer current;
@@ -386,11 +390,21 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
   InitEdit http{c.http->file, c.http->line, "http", {}, 0, "", ""};
   http.add = {"include " + ndir + "bgctl_log_format.conf;",
               "include " + ndir + "upstream.conf;"};
-  InitEdit server{probe_server->file, probe_server->line,
-                  ServerLabel(*probe_server), {}, 0, "", ""};
+  InitEdit server{probe_server->file,
+                  probe_server->line,
+                  ServerLabel(*probe_server),
+                  {},
+                  0,
+                  "",
+                  ""};
   server.add = {"include " + ndir + "bgctl_probe.conf;"};
-  InitEdit loc{c.location->file, c.location->line,
-               "location " + Join(c.location->args), {}, 0, "", ""};
+  InitEdit loc{c.location->file,
+               c.location->line,
+               "location " + Join(c.location->args),
+               {},
+               0,
+               "",
+               ""};
   loc.replace_line = c.proxy_pass->line;
   loc.replace_text = Text(*c.proxy_pass);
   loc.replace_with = "proxy_pass " + Arg(scheme + upstream + rest) + ";";
@@ -400,7 +414,8 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
   bool own = false;
   std::vector<const NginxDirective*> version =
       Effective(c, "proxy_http_version", &own);
-  if (version.empty() || version.back()->args != std::vector<std::string>{"1.1"})
+  if (version.empty() ||
+      version.back()->args != std::vector<std::string>{"1.1"})
     loc.add.push_back("proxy_http_version 1.1;");
   bool has_connection = false;
   for (const NginxDirective* h : Effective(c, "proxy_set_header", &own))
@@ -418,7 +433,8 @@ InitOutcome RunInit(const InitOptions& o, Env env, InitPlan* plan,
   if (!CheckOptions(o, err)) return InitOutcome::kUsage;
   for (const std::string& path : InitTargets(o.dir)) {
     if (env.fs->Exists(path)) {
-      *err = path + " exists: bgctl init never overwrites a file (nothing "
+      *err = path +
+             " exists: bgctl init never overwrites a file (nothing "
              "was written); move it away or use another --dir";
       return InitOutcome::kUsage;
     }

@@ -31,12 +31,12 @@ struct InitOptions {
   std::string dir = ".";  // where the files go
   std::string service;
   int blue_port = 0, green_port = 0;
-  std::vector<std::string> command;      // the backend's argv
+  std::vector<std::string> command;            // the backend's argv
   std::vector<std::string> nginx = {"nginx"};  // program and options
-  std::string location;                  // --location: the location's path
-  std::string server_name;               // --server-name: one of its names
-  std::string upstream_name;             // "" : SERVICE_backend
-  std::string access_log;                // "" : nginx/access.log in dir
+  std::string location;       // --location: the location's path
+  std::string server_name;    // --server-name: one of its names
+  std::string upstream_name;  // "" : SERVICE_backend
+  std::string access_log;     // "" : nginx/access.log in dir
   std::string health_path = "/healthz";
 };
 
@@ -52,11 +52,11 @@ struct InitEdit {
 };
 
 struct InitPlan {
-  std::string dir;     // absolute
-  std::string config;  // dir + "/bgctl.yaml"
+  std::string dir;               // absolute
+  std::string config;            // dir + "/bgctl.yaml"
   std::vector<NginxFile> files;  // what to write: path (absolute), text
   std::vector<InitEdit> edits;
-  std::string location;  // WhereIs of the location found
+  std::string location;            // WhereIs of the location found
   std::vector<std::string> notes;  // things the user should know
 };
 

@@ -12,25 +12,24 @@ namespace bgctl {
 namespace {
 
 const char kMain[] =
-    "events {}\n"                           // 1
-    "http {\n"                              // 2
+    "events {}\n"                             // 1
+    "http {\n"                                // 2
     "    access_log /var/log/nginx/a.log;\n"  // 3
-    "    include sites/*.conf;\n"           // 4
-    "}\n";                                  // 5
+    "    include sites/*.conf;\n"             // 4
+    "}\n";                                    // 5
 
 const char kApp[] =
-    "server {\n"                                 // 1
-    "    listen 8080;\n"                         // 2
-    "    server_name app.example;\n"             // 3
-    "    location / {\n"                         // 4
-    "        proxy_set_header Host $host;\n"     // 5
+    "server {\n"                                   // 1
+    "    listen 8080;\n"                           // 2
+    "    server_name app.example;\n"               // 3
+    "    location / {\n"                           // 4
+    "        proxy_set_header Host $host;\n"       // 5
     "        proxy_pass http://127.0.0.1:3000;\n"  // 6
-    "    }\n"                                    // 7
-    "}\n";                                       // 8
+    "    }\n"                                      // 7
+    "}\n";                                         // 8
 
 std::vector<NginxFile> Dump(const std::string& app = kApp) {
-  return {{"/etc/nginx/nginx.conf", kMain},
-          {"/etc/nginx/sites/app.conf", app}};
+  return {{"/etc/nginx/nginx.conf", kMain}, {"/etc/nginx/sites/app.conf", app}};
 }
 
 InitOptions Options() {
@@ -62,9 +61,10 @@ const std::string& FileText(const InitPlan& plan, const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("init finds the one location that proxies and plans four files "
-          "and the lines for the http, server and location blocks",
-          "[init]") {
+TEST_CASE(
+    "init finds the one location that proxies and plans four files "
+    "and the lines for the http, server and location blocks",
+    "[init]") {
   InitPlan plan;
   std::string err;
   REQUIRE(PlanInit(Options(), Dump(), &plan, &err) == InitOutcome::kOk);
@@ -91,8 +91,8 @@ TEST_CASE("init finds the one location that proxies and plans four files "
   CHECK(server.file == "/etc/nginx/sites/app.conf");
   CHECK(server.line == 1);
   CHECK(server.block == "server (listen 8080, server_name app.example)");
-  CHECK(server.add == std::vector<std::string>{
-                          "include /srv/app/nginx/bgctl_probe.conf;"});
+  CHECK(server.add ==
+        std::vector<std::string>{"include /srv/app/nginx/bgctl_probe.conf;"});
   const InitEdit& loc = plan.edits[2];
   CHECK(loc.line == 4);
   CHECK(loc.block == "location /");
@@ -101,18 +101,19 @@ TEST_CASE("init finds the one location that proxies and plans four files "
   CHECK(loc.replace_with == "proxy_pass http://app_backend;");
   // The location's own access_log replaces the inherited one: it is kept.
   // Its own proxy_set_header stays in force, so only Connection is added.
-  CHECK(loc.add ==
-        std::vector<std::string>{
-            "access_log /srv/app/nginx/access.log bgctl;",
-            "access_log /var/log/nginx/a.log;  # inherited from "
-            "/etc/nginx/nginx.conf:3, kept",
-            "proxy_http_version 1.1;", "proxy_set_header Connection \"\";"});
+  CHECK(loc.add == std::vector<std::string>{
+                       "access_log /srv/app/nginx/access.log bgctl;",
+                       "access_log /var/log/nginx/a.log;  # inherited from "
+                       "/etc/nginx/nginx.conf:3, kept",
+                       "proxy_http_version 1.1;",
+                       "proxy_set_header Connection \"\";"});
   CHECK(plan.notes.empty());
 }
 
-TEST_CASE("the bgctl.yaml init writes loads and names the probe, the "
-          "commands and the ports",
-          "[init]") {
+TEST_CASE(
+    "the bgctl.yaml init writes loads and names the probe, the "
+    "commands and the ports",
+    "[init]") {
   InitPlan plan;
   std::string err;
   REQUIRE(PlanInit(Options(), Dump(), &plan, &err) == InitOutcome::kOk);
@@ -135,18 +136,18 @@ TEST_CASE("the bgctl.yaml init writes loads and names the probe, the "
   CHECK(config.metrics.textfile.empty());
 }
 
-TEST_CASE("several locations that proxy are an error listing each with its "
-          "file and line until --location or --server-name picks one",
-          "[init]") {
-  const std::string two =
-      std::string(kApp) +
-      "server {\n"                              // 9
-      "    listen 127.0.0.1:8090;\n"            // 10
-      "    server_name api.example;\n"          // 11
-      "    location /api/ {\n"                  // 12
-      "        proxy_pass http://api_pool/v1/;\n"  // 13
-      "    }\n"
-      "}\n";
+TEST_CASE(
+    "several locations that proxy are an error listing each with its "
+    "file and line until --location or --server-name picks one",
+    "[init]") {
+  const std::string two = std::string(kApp) +
+                          "server {\n"                                 // 9
+                          "    listen 127.0.0.1:8090;\n"               // 10
+                          "    server_name api.example;\n"             // 11
+                          "    location /api/ {\n"                     // 12
+                          "        proxy_pass http://api_pool/v1/;\n"  // 13
+                          "    }\n"
+                          "}\n";
   CHECK(ErrorOf(Options(), Dump(two)) ==
         "several locations match: choose one with --location PATH and "
         "--server-name NAME; the locations with proxy_pass:\n"
@@ -171,14 +172,15 @@ TEST_CASE("several locations that proxy are an error listing each with its "
         "server (listen 127.0.0.1:8090, server_name api.example)");
   o = Options();
   o.location = "/nothing";
-  CHECK(ErrorOf(o, Dump(two)).rfind(
-            "no location matches --location/--server-name: choose one", 0) ==
-        0);
+  CHECK(ErrorOf(o, Dump(two))
+            .rfind("no location matches --location/--server-name: choose one",
+                   0) == 0);
 }
 
-TEST_CASE("the probe goes into the server that answers the listen address "
-          "by default, which may be another one",
-          "[init]") {
+TEST_CASE(
+    "the probe goes into the server that answers the listen address "
+    "by default, which may be another one",
+    "[init]") {
   const std::string app =
       "server {\n"
       "    listen 8080 default_server;\n"
@@ -193,9 +195,10 @@ TEST_CASE("the probe goes into the server that answers the listen address "
   CHECK(plan.location == "/etc/nginx/sites/app.conf:8");
 }
 
-TEST_CASE("init refuses bad flags, a slot port the backend uses now, a name "
-          "that exists and a configuration without a proxy",
-          "[init]") {
+TEST_CASE(
+    "init refuses bad flags, a slot port the backend uses now, a name "
+    "that exists and a configuration without a proxy",
+    "[init]") {
   InitOptions o = Options();
   o.command.clear();
   CHECK(ErrorOf(o, Dump()).rfind("--command: the backend's command line is "
@@ -210,19 +213,22 @@ TEST_CASE("init refuses bad flags, a slot port the backend uses now, a name "
   o.upstream_name = "app pool";
   CHECK(ErrorOf(o, Dump()).rfind("--upstream-name: invalid name", 0) == 0);
   std::vector<NginxFile> dump = Dump();
-  dump[0].text = "events {}\nhttp {\n  upstream app_backend { server "
-                 "127.0.0.1:1; }\n  include sites/*.conf;\n}\n";
+  dump[0].text =
+      "events {}\nhttp {\n  upstream app_backend { server "
+      "127.0.0.1:1; }\n  include sites/*.conf;\n}\n";
   CHECK(ErrorOf(Options(), dump) ==
         "an upstream or zone named app_backend exists already "
         "(/etc/nginx/nginx.conf:3): choose another with --upstream-name");
-  CHECK(ErrorOf(Options(), {{"/etc/nginx/nginx.conf", "events {}\nhttp {}\n"}}) ==
-        "no location with proxy_pass in the configuration nginx -T printed "
-        "(/etc/nginx/nginx.conf)");
+  CHECK(
+      ErrorOf(Options(), {{"/etc/nginx/nginx.conf", "events {}\nhttp {}\n"}}) ==
+      "no location with proxy_pass in the configuration nginx -T printed "
+      "(/etc/nginx/nginx.conf)");
 }
 
-TEST_CASE("init never overwrites a file: one that exists is named and "
-          "nothing is written",
-          "[init]") {
+TEST_CASE(
+    "init never overwrites a file: one that exists is named and "
+    "nothing is written",
+    "[init]") {
   fake::FakeFileSystem fs;
   fake::FakeProcessRunner processes;
   fs.files["/srv/app/nginx/bgctl_probe.conf"] = "mine";
@@ -238,9 +244,10 @@ TEST_CASE("init never overwrites a file: one that exists is named and "
   CHECK(fs.files["/srv/app/nginx/bgctl_probe.conf"] == "mine");
 }
 
-TEST_CASE("a failing nginx -T is an error with what nginx said and nothing "
-          "is written",
-          "[init]") {
+TEST_CASE(
+    "a failing nginx -T is an error with what nginx said and nothing "
+    "is written",
+    "[init]") {
   fake::FakeFileSystem fs;
   fake::FakeProcessRunner processes;
   processes.Script("nginx", RunResult{1, false,

@@ -21,8 +21,8 @@ const std::vector<std::string>& DeployOutcomes() {
 
 const std::vector<std::string>& RollbackReasons() {
   static const std::vector<std::string> v = {
-      "analysis", "no_data", "health", "crash", "pre_traffic",
-      "start",    "switch",  "operator"};
+      "analysis",    "no_data", "health", "crash",
+      "pre_traffic", "start",   "switch", "operator"};
   return v;
 }
 
@@ -61,15 +61,14 @@ class Writer {
   explicit Writer(const std::string& service) : service_(Escape(service)) {}
 
   void Family(const std::string& name, const char* type, const char* help) {
-    text_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type +
-             "\n";
+    text_ +=
+        "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
     name_ = name;
   }
   // One sample of the current family; `labels` as `a="x",b="y"` (escaped).
   void Sample(double value, const std::string& labels = "") {
     text_ += name_ + "{service=\"" + service_ + "\"" +
-             (labels.empty() ? "" : "," + labels) + "} " + Number(value) +
-             "\n";
+             (labels.empty() ? "" : "," + labels) + "} " + Number(value) + "\n";
   }
   const std::string& text() const { return text_; }
 
@@ -103,7 +102,7 @@ void StateFamilies(const State& state, Writer* w) {
   w->Family("bgctl_step_index", "gauge",
             "0-based step of the rollout, -1 before its first step.");
   w->Sample(state.step_index);
-  w->Family("bgctl_step_count", "gauge", "Number of steps of the rollout.");
+  w->Family("bgctl_steps", "gauge", "Number of steps of the rollout.");
   w->Sample(state.step_count);
   w->Family("bgctl_version_info", "gauge",
             "1 for the version in each slot that serves: role stable or "
@@ -125,7 +124,8 @@ void Counts(const std::map<std::string, int64_t>& counts,
     auto it = counts.find(value);
     return static_cast<double>(it == counts.end() ? 0 : it->second);
   };
-  for (const std::string& value : known) w->Sample(count(value), Label(label, value));
+  for (const std::string& value : known)
+    w->Sample(count(value), Label(label, value));
   if (counts.count("other")) w->Sample(count("other"), Label(label, "other"));
 }
 
@@ -173,8 +173,7 @@ void AnalysisFamilies(const State& state, const json& analysis, Writer* w) {
   w->Family("bgctl_analysis_requests", "gauge",
             "Requests seen in the step being judged (or its open window).");
   for (const Side& s : sides) w->Sample(figure(s.stats, "requests"), s.labels);
-  w->Family("bgctl_analysis_errors_5xx", "gauge",
-            "5xx answers among them.");
+  w->Family("bgctl_analysis_errors_5xx", "gauge", "5xx answers among them.");
   for (const Side& s : sides)
     w->Sample(figure(s.stats, "errors_5xx"), s.labels);
   w->Family("bgctl_analysis_p99_latency_seconds", "gauge",
@@ -260,8 +259,8 @@ void MetricsFile::Write() {
   if (!analysis_loaded_ || analysis_deploy_ != state_.deploy_id) {
     analysis_loaded_ = true;
     analysis_deploy_ = state_.deploy_id;
-    analysis_ = ReadAnalysisOfDeploy(env_.fs, AnalysisPath(config_),
-                                     state_.deploy_id);
+    analysis_ =
+        ReadAnalysisOfDeploy(env_.fs, AnalysisPath(config_), state_.deploy_id);
   }
   const std::string text = RenderMetrics(
       config_.service, state_, history_ok_ ? &counts_ : nullptr, analysis_);

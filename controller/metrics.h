@@ -14,7 +14,7 @@
 //   bgctl_generation                gauge  number of the last traffic switch
 //   bgctl_step_index                gauge  0-based step of the rollout, -1
 //                                          before its first step
-//   bgctl_step_count                gauge  steps of the rollout
+//   bgctl_steps                gauge  steps of the rollout
 //   bgctl_version_info{role,slot,version}  gauge  1 for the stable and the
 //                                          canary version
 //   bgctl_deploys_total{outcome}    counter runs of deploy, promote and abort
@@ -49,8 +49,8 @@ namespace bgctl {
 struct HistoryCounts {
   std::map<std::string, int64_t> deploys;    // by outcome
   std::map<std::string, int64_t> rollbacks;  // by reason kind
-  int64_t last_deploy_ms = 0;     // wall clock; 0: no deploy yet
-  int64_t last_promotion_ms = 0;  // wall clock; 0: no promotion yet
+  int64_t last_deploy_ms = 0;                // wall clock; 0: no deploy yet
+  int64_t last_promotion_ms = 0;             // wall clock; 0: no promotion yet
 
   void Add(const HistoryEntry& entry);
 };

@@ -74,9 +74,9 @@ bgctl_generation{service="demo"} 7
 # HELP bgctl_step_index 0-based step of the rollout, -1 before its first step.
 # TYPE bgctl_step_index gauge
 bgctl_step_index{service="demo"} 0
-# HELP bgctl_step_count Number of steps of the rollout.
-# TYPE bgctl_step_count gauge
-bgctl_step_count{service="demo"} 3
+# HELP bgctl_steps Number of steps of the rollout.
+# TYPE bgctl_steps gauge
+bgctl_steps{service="demo"} 3
 # HELP bgctl_version_info 1 for the version in each slot that serves: role stable or canary.
 # TYPE bgctl_version_info gauge
 bgctl_version_info{service="demo",role="stable",slot="blue",version="v1"} 1
@@ -133,10 +133,11 @@ void WriteHistory(FileSystem* fs) {
 
 }  // namespace
 
-TEST_CASE("the metrics of a paused canary are the phase set, weight, "
-          "generation, step, versions, history counters and both slots' "
-          "figures",
-          "[metrics]") {
+TEST_CASE(
+    "the metrics of a paused canary are the phase set, weight, "
+    "generation, step, versions, history counters and both slots' "
+    "figures",
+    "[metrics]") {
   fake::FakeFileSystem fs;
   WriteHistory(&fs);
   HistoryCounts counts;
@@ -146,9 +147,10 @@ TEST_CASE("the metrics of a paused canary are the phase set, weight, "
         kPausedMetrics);
 }
 
-TEST_CASE("before any deploy the counters are all 0 and there is no "
-          "timestamp, no version and no analysis",
-          "[metrics]") {
+TEST_CASE(
+    "before any deploy the counters are all 0 and there is no "
+    "timestamp, no version and no analysis",
+    "[metrics]") {
   fake::FakeFileSystem fs;
   HistoryCounts counts;
   std::string err;
@@ -164,9 +166,10 @@ TEST_CASE("before any deploy the counters are all 0 and there is no "
   CHECK(text.find("bgctl_analysis") == std::string::npos);
 }
 
-TEST_CASE("an unknown outcome or reason counts as other and an unreadable "
-          "history leaves the counters out",
-          "[metrics]") {
+TEST_CASE(
+    "an unknown outcome or reason counts as other and an unreadable "
+    "history leaves the counters out",
+    "[metrics]") {
   HistoryCounts counts;
   counts.Add(Entry("deploy", "rolled_back", "a reason from the future", 5000));
   counts.Add(Entry("deploy", "exploded", "", 6000));
@@ -175,8 +178,9 @@ TEST_CASE("an unknown outcome or reason counts as other and an unreadable "
                   "1\n") != std::string::npos);
   CHECK(text.find("bgctl_deploys_total{service=\"demo\",outcome=\"other\"} "
                   "1\n") != std::string::npos);
-  CHECK(text.find("bgctl_last_deploy_timestamp_seconds{service=\"demo\"} 6\n") !=
-        std::string::npos);
+  CHECK(
+      text.find("bgctl_last_deploy_timestamp_seconds{service=\"demo\"} 6\n") !=
+      std::string::npos);
   const std::string without = RenderMetrics("demo", State(), nullptr, nullptr);
   CHECK(without.find("_total") == std::string::npos);
   CHECK(without.find("timestamp") == std::string::npos);
@@ -191,9 +195,10 @@ TEST_CASE("a label value with a quote, a backslash or a newline is escaped",
             .find("version=\"a\\\"b\\\\c\\nd\"} 1\n") != std::string::npos);
 }
 
-TEST_CASE("a deploy with metrics.textfile rewrites the file at every state "
-          "save and ends with its promotion counted",
-          "[metrics]") {
+TEST_CASE(
+    "a deploy with metrics.textfile rewrites the file at every state "
+    "save and ends with its promotion counted",
+    "[metrics]") {
   World w;
   w.cfg.metrics.textfile = kTextfile;
   MetricsFile metrics(w.cfg, w.ctx.env, &w.reporter);
@@ -203,8 +208,11 @@ TEST_CASE("a deploy with metrics.textfile rewrites the file at every state "
   REQUIRE(w.Deploy("v2", &err) == kExitOk);
   const std::vector<std::string> writes = w.fs.WritesTo(kTextfile);
   const size_t state_writes = w.fs.WritesTo(rollout_testing::kStatePath).size();
-  // StartStable saved once without the metrics; one more for the history.
-  CHECK(writes.size() == state_writes - 1 + 1);
+  const size_t analysis_writes = w.fs.WritesTo(AnalysisPath(w.cfg)).size();
+  CHECK(analysis_writes > 0);
+  // Every save of the state (StartStable's was without metrics), the history
+  // line and every analysis update.
+  CHECK(writes.size() == (state_writes - 1) + 1 + analysis_writes);
   const std::string last = w.fs.Contents(kTextfile);
   CHECK(last.find("bgctl_phase{service=\"demo\",phase=\"promoted\"} 1\n") !=
         std::string::npos);
@@ -216,16 +224,19 @@ TEST_CASE("a deploy with metrics.textfile rewrites the file at every state "
   // Some write in the middle showed the canary at 50% with its figures.
   bool at_fifty = false;
   for (const std::string& text : writes)
-    at_fifty |= text.find("bgctl_canary_weight_ratio{service=\"demo\"} 0.5\n") !=
-                    std::string::npos &&
-                text.find("bgctl_analysis_requests{service=\"demo\",slot="
-                          "\"green\",role=\"canary\"}") != std::string::npos;
+    at_fifty |=
+        text.find("bgctl_canary_weight_ratio{service=\"demo\"} 0.5\n") !=
+            std::string::npos &&
+        text.find(
+            "bgctl_analysis_requests{service=\"demo\",slot="
+            "\"green\",role=\"canary\"}") != std::string::npos;
   CHECK(at_fifty);
 }
 
-TEST_CASE("the counters of a new bgctl process start from history.jsonl "
-          "and add what it appends",
-          "[metrics]") {
+TEST_CASE(
+    "the counters of a new bgctl process start from history.jsonl "
+    "and add what it appends",
+    "[metrics]") {
   World w;
   WriteHistory(&w.fs);
   w.cfg.metrics.textfile = kTextfile;
@@ -241,9 +252,10 @@ TEST_CASE("the counters of a new bgctl process start from history.jsonl "
                   "1\n") != std::string::npos);
 }
 
-TEST_CASE("a metrics file that cannot be written is reported once and the "
-          "deploy still succeeds",
-          "[metrics]") {
+TEST_CASE(
+    "a metrics file that cannot be written is reported once and the "
+    "deploy still succeeds",
+    "[metrics]") {
   World w;
   w.cfg.metrics.textfile = kTextfile;
   w.fs.Fail(kTextfile, "Permission denied");
@@ -253,18 +265,20 @@ TEST_CASE("a metrics file that cannot be written is reported once and the "
   std::string err;
   REQUIRE(w.Deploy("v2", &err) == kExitOk);
   const std::string stderr_text = w.err.str();
-  const std::string warning = "bgctl: cannot write the metrics file: cannot "
-                              "write " +
-                              kTextfile +
-                              ": Permission denied (reported once, not "
-                              "fatal)\n";
+  const std::string warning =
+      "bgctl: cannot write the metrics file: cannot "
+      "write " +
+      kTextfile +
+      ": Permission denied (reported once, not "
+      "fatal)\n";
   CHECK(stderr_text == warning);
   CHECK(w.Saved().phase == Phase::kPromoted);
 }
 
-TEST_CASE("the figures of an analysis written by an earlier bgctl are read "
-          "from analysis.json of the same deploy",
-          "[metrics]") {
+TEST_CASE(
+    "the figures of an analysis written by an earlier bgctl are read "
+    "from analysis.json of the same deploy",
+    "[metrics]") {
   World w;
   w.cfg.metrics.textfile = kTextfile;
   std::string err;

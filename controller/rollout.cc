@@ -123,8 +123,9 @@ class Rollout {
   // the rollout is aborted, traffic goes back to stable.
   RolloutPhase Stopped() {
     aborted_ = true;
-    Fail(kExitFailed, "stop_signal", std::string(rollback_ ? "rollback" : "deploy") +
-                          " aborted: bgctl received a stop signal");
+    Fail(kExitFailed, "stop_signal",
+         std::string(rollback_ ? "rollback" : "deploy") +
+             " aborted: bgctl received a stop signal");
     return RolloutPhase::kRollBack;
   }
 
@@ -211,10 +212,10 @@ class Rollout {
       case HealthOutcome::kDeadline:
         break;
     }
-    Fail(kExitRolledBack, "health", Who() + " not healthy within " +
-                              FormatDuration(cfg_.backend.health.deadline_ms) +
-                              " (" + std::to_string(r.checks) +
-                              " checks, last: " + r.last_error + ")");
+    Fail(kExitRolledBack, "health",
+         Who() + " not healthy within " +
+             FormatDuration(cfg_.backend.health.deadline_ms) + " (" +
+             std::to_string(r.checks) + " checks, last: " + r.last_error + ")");
     return RolloutPhase::kRollBack;
   }
 
@@ -379,8 +380,9 @@ class Rollout {
       return true;
     }
     if (++*failures < cfg_.backend.health.healthy_threshold) return true;
-    Fail(kExitRolledBack, "health", Who() + " failed " + std::to_string(*failures) +
-                              " health checks in a row: " + err);
+    Fail(kExitRolledBack, "health",
+         Who() + " failed " + std::to_string(*failures) +
+             " health checks in a row: " + err);
     return false;
   }
 

@@ -75,22 +75,21 @@ bool ApplyEdits(const json& edits, std::string* err) {
 // a location that proxies 127.0.0.1:current and one that does not.
 bool WriteUserNginx(const std::string& prefix, int port, int current) {
   mkdir((prefix + "/sites").c_str(), 0755);
-  return WriteWholeFile(
-             prefix + "/nginx.conf",
-             "worker_processes 2;\n"
-             "pid logs/nginx.pid;\n"
-             "error_log logs/error.log;\n"
-             "events {\n    worker_connections 256;\n}\n"
-             "http {\n"
-             "    client_body_temp_path tmp/client_body;\n"
-             "    proxy_temp_path tmp/proxy;\n"
-             "    fastcgi_temp_path tmp/fastcgi;\n"
-             "    uwsgi_temp_path tmp/uwsgi;\n"
-             "    scgi_temp_path tmp/scgi;\n"
-             "    keepalive_timeout 0;\n"
-             "    access_log logs/main.log;\n"
-             "    include sites/*.conf;\n"
-             "}\n") &&
+  return WriteWholeFile(prefix + "/nginx.conf",
+                        "worker_processes 2;\n"
+                        "pid logs/nginx.pid;\n"
+                        "error_log logs/error.log;\n"
+                        "events {\n    worker_connections 256;\n}\n"
+                        "http {\n"
+                        "    client_body_temp_path tmp/client_body;\n"
+                        "    proxy_temp_path tmp/proxy;\n"
+                        "    fastcgi_temp_path tmp/fastcgi;\n"
+                        "    uwsgi_temp_path tmp/uwsgi;\n"
+                        "    scgi_temp_path tmp/scgi;\n"
+                        "    keepalive_timeout 0;\n"
+                        "    access_log logs/main.log;\n"
+                        "    include sites/*.conf;\n"
+                        "}\n") &&
          WriteWholeFile(prefix + "/sites/app.conf",
                         "server {\n"
                         "    listen 127.0.0.1:" +
@@ -111,9 +110,10 @@ bool WriteUserNginx(const std::string& prefix, int port, int current) {
 
 }  // namespace
 
-TEST_CASE("bgctl init on a user's own nginx: with the printed lines in, "
-          "validate passes and deploys go through that nginx",
-          "[init_e2e]") {
+TEST_CASE(
+    "bgctl init on a user's own nginx: with the printed lines in, "
+    "validate passes and deploys go through that nginx",
+    "[init_e2e]") {
   Service svc;
   // The backend that serves the site today, on a port of its own.
   const int current = PickFreePort();
@@ -136,11 +136,21 @@ TEST_CASE("bgctl init on a user's own nginx: with the printed lines in, "
                             "/nginx.conf -e stderr";
   const std::string dir = svc.dir() + "/deploy";
   const std::vector<std::string> init = {
-      "--output", "json", "init", "--dir", dir, "--service", "app",
-      "--blue-port", std::to_string(svc.blue()), "--green-port",
-      std::to_string(svc.green()), "--command",
+      "--output",
+      "json",
+      "init",
+      "--dir",
+      dir,
+      "--service",
+      "app",
+      "--blue-port",
+      std::to_string(svc.blue()),
+      "--green-port",
+      std::to_string(svc.green()),
+      "--command",
       std::string(BACKEND_SAMPLE_BIN) + " --port {port} --version {version}",
-      "--nginx", nginx};
+      "--nginx",
+      nginx};
   CommandResult r = svc.Bgctl(init);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -151,15 +161,14 @@ TEST_CASE("bgctl init on a user's own nginx: with the printed lines in, "
 
   // Not before the lines are in: nginx does not know bgctl's files yet...
   // they are in now, so nginx -t passes and the reload takes them.
-  CommandResult reload = RunCommand(
-      {"/usr/sbin/nginx", "-s", "reload", "-p", prefix, "-c",
-       prefix + "/nginx.conf", "-e", "stderr"},
-      10000);
+  CommandResult reload =
+      RunCommand({"/usr/sbin/nginx", "-s", "reload", "-p", prefix, "-c",
+                  prefix + "/nginx.conf", "-e", "stderr"},
+                 10000);
   INFO(reload.out << reload.err << ReadWholeFile(prefix + "/nginx.conf")
                   << ReadWholeFile(prefix + "/sites/app.conf"));
   REQUIRE(reload.exit_code == 0);
-  REQUIRE(WaitFor([&] { return svc.Get("/__bgctl/generation") == "0"; },
-                  5000));
+  REQUIRE(WaitFor([&] { return svc.Get("/__bgctl/generation") == "0"; }, 5000));
   // Until the first deploy, bgctl's upstream sends everything to today's
   // backend: adopting bgctl costs no request.
   for (int i = 0; i < 5; ++i) CHECK(VersionOf(svc.Get("/")) == "v0");
@@ -182,9 +191,9 @@ TEST_CASE("bgctl init on a user's own nginx: with the printed lines in, "
         std::string::npos);
 
   // Run again: every file is there, so nothing is written and it says so.
-  CommandResult again = svc.Bgctl({"init", "--dir", dir, "--service", "app",
-                                   "--blue-port", "1", "--green-port", "2",
-                                   "--command", "x", "--nginx", nginx});
+  CommandResult again =
+      svc.Bgctl({"init", "--dir", dir, "--service", "app", "--blue-port", "1",
+                 "--green-port", "2", "--command", "x", "--nginx", nginx});
   CHECK(again.exit_code == 2);
   CHECK(again.err == "bgctl: " + dir +
                          "/bgctl.yaml exists: bgctl init never overwrites a "
@@ -192,17 +201,19 @@ TEST_CASE("bgctl init on a user's own nginx: with the printed lines in, "
                          "another --dir\n");
 }
 
-TEST_CASE("bgctl init says what nginx -T said when it fails and writes "
-          "nothing",
-          "[init_e2e]") {
+TEST_CASE(
+    "bgctl init says what nginx -T said when it fails and writes "
+    "nothing",
+    "[init_e2e]") {
   TempDir tmp;
   REQUIRE(tmp.ok());
-  CommandResult r = RunCommand(
-      {BGCTL_BIN, "init", "--dir", tmp.Path("out"), "--service", "app",
-       "--blue-port", "8081", "--green-port", "8082", "--command", "app",
-       "--nginx", "/usr/sbin/nginx -p " + tmp.path() + " -c " +
+  CommandResult r =
+      RunCommand({BGCTL_BIN, "init", "--dir", tmp.Path("out"), "--service",
+                  "app", "--blue-port", "8081", "--green-port", "8082",
+                  "--command", "app", "--nginx",
+                  "/usr/sbin/nginx -p " + tmp.path() + " -c " +
                       tmp.Path("missing.conf") + " -e stderr"},
-      20000);
+                 20000);
   CHECK(r.exit_code == 1);
   CHECK(r.err.rfind("bgctl: nginx -T failed: ", 0) == 0);
   CHECK(r.err.find(tmp.Path("missing.conf")) != std::string::npos);

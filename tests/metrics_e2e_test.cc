@@ -19,8 +19,7 @@ namespace {
 // whose name is a positional parameter, never part of the script).
 CommandResult Promtool(const std::string& path) {
   return RunCommand(
-      {"sh", "-c", "exec promtool check metrics < \"$1\"", "sh", path},
-      10000);
+      {"sh", "-c", "exec promtool check metrics < \"$1\"", "sh", path}, 10000);
 }
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -29,13 +28,14 @@ bool Contains(const std::string& text, const std::string& part) {
 
 }  // namespace
 
-TEST_CASE("promtool check metrics finds nothing to report in the metrics "
-          "file of a real paused rollout and of its promotion",
-          "[metrics_e2e]") {
+TEST_CASE(
+    "promtool check metrics finds nothing to report in the metrics "
+    "file of a real paused rollout and of its promotion",
+    "[metrics_e2e]") {
   CommandResult probe = RunCommand({"promtool", "--version"}, 10000);
   if (probe.exit_code != 0)
-    BGCTL_SKIP("promtool is not installed (Debian package prometheus): "
-               << probe.err);
+    BGCTL_SKIP(
+        "promtool is not installed (Debian package prometheus): " << probe.err);
   Service svc;
   ServiceOptions options;
   options.steps = "[{weight: 10, pause: forever}, {weight: 100}]";
@@ -57,10 +57,12 @@ TEST_CASE("promtool check metrics finds nothing to report in the metrics "
   CHECK(check.out + check.err == "");
   CHECK(Contains(paused, "bgctl_phase{service=\"svc\",phase=\"paused\"} 1\n"));
   CHECK(Contains(paused, "bgctl_canary_weight_ratio{service=\"svc\"} 0.1\n"));
-  CHECK(Contains(paused, "bgctl_analysis_requests{service=\"svc\",slot="
-                         "\"green\",role=\"canary\"} "));
-  CHECK(Contains(paused, "bgctl_deploys_total{service=\"svc\",outcome="
-                         "\"paused\"} 1\n"));
+  CHECK(Contains(paused,
+                 "bgctl_analysis_requests{service=\"svc\",slot="
+                 "\"green\",role=\"canary\"} "));
+  CHECK(Contains(paused,
+                 "bgctl_deploys_total{service=\"svc\",outcome="
+                 "\"paused\"} 1\n"));
 
   CommandResult promote = svc.Bgctl({"promote"});
   INFO(promote.out << promote.err);
@@ -71,12 +73,15 @@ TEST_CASE("promtool check metrics finds nothing to report in the metrics "
   CHECK(check.exit_code == 0);
   CHECK(check.out + check.err == "");
   // v1's first deploy and v2's promote.
-  CHECK(Contains(promoted, "bgctl_deploys_total{service=\"svc\",outcome="
-                           "\"promoted\"} 2\n"));
-  CHECK(Contains(promoted, "bgctl_version_info{service=\"svc\",role=\"stable\","
-                           "slot=\"green\",version=\"v2\"} 1\n"));
-  CHECK(Contains(promoted, "bgctl_last_promotion_timestamp_seconds{service="
-                           "\"svc\"} "));
+  CHECK(Contains(promoted,
+                 "bgctl_deploys_total{service=\"svc\",outcome="
+                 "\"promoted\"} 2\n"));
+  CHECK(Contains(promoted,
+                 "bgctl_version_info{service=\"svc\",role=\"stable\","
+                 "slot=\"green\",version=\"v2\"} 1\n"));
+  CHECK(Contains(promoted,
+                 "bgctl_last_promotion_timestamp_seconds{service="
+                 "\"svc\"} "));
   // Nothing but the metrics file itself is left in its folder.
   CHECK(RunCommand({"ls", "-A", svc.dir() + "/metrics"}, 5000).out ==
         "svc.prom\n");
