@@ -295,4 +295,30 @@ TEST_CASE(
   CHECK(w.fs.Contents(kTextfile).find("bgctl_analysis") == std::string::npos);
 }
 
+TEST_CASE(
+    "a canary that never gets healthy is recorded with reason kind "
+    "health and counted as such a rollback",
+    "[metrics]") {
+  World w;
+  w.cfg.metrics.textfile = kTextfile;
+  w.cfg.backend.health.deadline_ms = 2000;
+  MetricsFile metrics(w.cfg, w.ctx.env, &w.reporter);
+  w.ctx.metrics = &metrics;
+  w.StartStable();
+  w.http.Statuses(rollout_testing::kGreen, "/healthz", {503});
+  std::string err;
+  REQUIRE(w.Deploy("v2", &err) == kExitRolledBack);
+  REQUIRE(w.History().size() == 1);
+  CHECK(w.History()[0].reason_kind == "health");
+  const std::string last = w.fs.Contents(kTextfile);
+  CHECK(last.find("bgctl_rollbacks_total{service=\"demo\",reason=\"health\"} "
+                  "1\n") != std::string::npos);
+  CHECK(last.find("bgctl_deploys_total{service=\"demo\",outcome=\"rolled_"
+                  "back\"} 1\n") != std::string::npos);
+  CHECK(last.find("bgctl_phase{service=\"demo\",phase=\"rolled_back\"} 1\n") !=
+        std::string::npos);
+  CHECK(last.find("bgctl_last_promotion_timestamp_seconds") ==
+        std::string::npos);
+}
+
 }  // namespace bgctl

@@ -85,4 +85,14 @@ TEST_CASE(
   // Nothing but the metrics file itself is left in its folder.
   CHECK(RunCommand({"ls", "-A", svc.dir() + "/metrics"}, 5000).out ==
         "svc.prom\n");
+
+  // validate wants the folder node_exporter reads to exist.
+  options.extra_yaml = "metrics:\n  textfile: nowhere/svc.prom\n";
+  const std::string other = svc.WriteConfig("nowhere.yaml", options);
+  CommandResult valid = svc.Bgctl({"validate"}, other);
+  CHECK(valid.exit_code == 2);
+  CHECK(valid.err == "bgctl: " + other + ": metrics.textfile: the folder " +
+                         svc.dir() +
+                         "/nowhere does not exist (node_exporter's "
+                         "--collector.textfile.directory)\n");
 }
