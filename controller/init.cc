@@ -199,12 +199,21 @@ std::string YamlList(const std::vector<std::string>& argv) {
   return "[" + Join(q, ", ") + "]";
 }
 
+std::vector<std::string> NginxTest(const InitOptions& o) {
+  std::vector<std::string> argv = o.nginx;
+  argv.insert(argv.begin() + 1, "-t");
+  return argv;
+}
+
+std::vector<std::string> NginxReload(const InitOptions& o) {
+  std::vector<std::string> argv = o.nginx;
+  argv.insert(argv.begin() + 1, {"-s", "reload"});
+  return argv;
+}
+
 std::string ConfigText(const InitOptions& o, const InitPlan& plan,
                        const std::string& upstream, const std::string& log,
                        const std::string& probe_url) {
-  std::vector<std::string> test = o.nginx, reload = o.nginx;
-  test.insert(test.begin() + 1, "-t");
-  reload.insert(reload.begin() + 1, {"-s", "reload"});
   return "# bgctl.yaml for " + o.service +
          ", written by `bgctl init` from `nginx -T`.\n"
          "# It deploys the backend of the location at " +
@@ -218,8 +227,8 @@ std::string ConfigText(const InitOptions& o, const InitPlan& plan,
          "  # bgctl owns this file and rewrites it at every traffic switch;\n"
          "  # nginx includes it in the http block.\n"
          "  upstream_file: nginx/upstream.conf\n  upstream_name: " +
-         upstream + "\n  test_command: " + YamlList(test) +
-         "\n  reload_command: " + YamlList(reload) +
+         upstream + "\n  test_command: " + YamlList(NginxTest(o)) +
+         "\n  reload_command: " + YamlList(NginxReload(o)) +
          "\n  # Written by nginx in bgctl's format "
          "(nginx/bgctl_log_format.conf);\n  # the canary analysis reads it.\n"
          "  access_log: " +
@@ -334,6 +343,8 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
   }
   const Candidate& c = picked[0];
   plan->location = WhereIs(*c.location);
+  plan->nginx_test = Join(NginxTest(o));
+  plan->nginx_reload = Join(NginxReload(o));
   // The probe goes where a request to the server's address lands.
   std::string host;
   int port = 0;
@@ -439,10 +450,8 @@ InitOutcome RunInit(const InitOptions& o, Env env, InitPlan* plan,
       return InitOutcome::kUsage;
     }
   }
-  std::vector<std::string> test = o.nginx;
-  test.insert(test.begin() + 1, "-t");
   std::vector<NginxFile> dump;
-  if (!DumpNginxConf(env.processes, test, "", &dump, err))
+  if (!DumpNginxConf(env.processes, NginxTest(o), "", &dump, err))
     return InitOutcome::kFailed;
   InitOutcome r = PlanInit(o, dump, plan, err);
   if (r != InitOutcome::kOk) return r;
@@ -452,57 +461,6 @@ InitOutcome RunInit(const InitOptions& o, Env env, InitPlan* plan,
     if (!env.fs->WriteFileAtomic(f.path, f.text, err, 0644))
       return InitOutcome::kFailed;
   return InitOutcome::kOk;
-}
-
-std::string InitText(const InitPlan& plan) {
-  std::string out = "wrote";
-  for (const NginxFile& f : plan.files) out += "\n  " + f.path;
-  out += "\nfor the location at " + plan.location +
-         "\n\nadd these lines to your nginx configuration:\n";
-  int n = 0;
-  for (const InitEdit& e : plan.edits) {
-    out += "\n" + std::to_string(++n) + ". " + e.file +
-           ", at the start of the " + e.block + " block (line " +
-           std::to_string(e.line) + "):\n";
-    if (e.replace_line)
-      out += "     replace line " + std::to_string(e.replace_line) + ": " +
-             e.replace_text + "\n     with:            " + e.replace_with +
-             "\n";
-    for (const std::string& a : e.add) out += "     " + a + "\n";
-  }
-  for (const std::string& note : plan.notes) out += "\nnote: " + note + "\n";
-  out += "\nthen:\n";
-  const nlohmann::json doc = InitJson(plan);
-  for (const nlohmann::json& cmd : doc["next"])
-    out += "  " + cmd.get<std::string>() + "\n";
-  return out;
-}
-
-nlohmann::json InitJson(const InitPlan& plan) {
-  nlohmann::json files = nlohmann::json::array();
-  for (const NginxFile& f : plan.files) files.push_back(f.path);
-  nlohmann::json edits = nlohmann::json::array();
-  for (const InitEdit& e : plan.edits) {
-    nlohmann::json replace = nullptr;
-    if (e.replace_line)
-      replace = {{"line", e.replace_line},
-                 {"text", e.replace_text},
-                 {"with", e.replace_with}};
-    edits.push_back({{"file", e.file},
-                     {"line", e.line},
-                     {"block", e.block},
-                     {"add", e.add},
-                     {"replace", replace}});
-  }
-  const std::string c = "bgctl -c " + plan.config;
-  return {{"config", plan.config},
-          {"files", files},
-          {"location", plan.location},
-          {"edits", edits},
-          {"notes", plan.notes},
-          {"next",
-           {"nginx -t && nginx -s reload  (with your usual options)",
-            c + " validate", c + " deploy --version VERSION"}}};
 }
 
 }  // namespace bgctl

@@ -56,8 +56,9 @@ struct InitPlan {
   std::string config;            // dir + "/bgctl.yaml"
   std::vector<NginxFile> files;  // what to write: path (absolute), text
   std::vector<InitEdit> edits;
-  std::string location;            // WhereIs of the location found
-  std::vector<std::string> notes;  // things the user should know
+  std::string location;                  // WhereIs of the location found
+  std::vector<std::string> notes;        // things the user should know
+  std::string nginx_test, nginx_reload;  // bgctl.yaml's commands, joined
 };
 
 enum class InitOutcome {
