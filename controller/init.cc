@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "controller/config.h"
 #include "controller/names.h"
 #include "controller/upstream_file.h"
 #include "log_format_conf.h"  // generated from nginx/bgctl_log_format.conf
@@ -397,6 +398,14 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
                  {targets[1], upstream_text},
                  {targets[2], ProbeText(host)},
                  {targets[3], kBgctlLogFormatConf}};
+
+  // What the flags said must make a config bgctl loads (e.g. a bad
+  // --health-path or --command placeholder): refused here, not after writing.
+  Config check;
+  if (!ParseConfig(plan->files[0].text, plan->config, &check, err)) {
+    *err = "the flags make an invalid bgctl.yaml: " + *err;
+    return InitOutcome::kUsage;
+  }
 
   InitEdit http{c.http->file, c.http->line, "http", {}, 0, "", ""};
   http.add = {"include " + ndir + "bgctl_log_format.conf;",

@@ -210,6 +210,11 @@ TEST_CASE(
         "--blue-port/--green-port: 3000 is the port of the backend that "
         "serves now (/etc/nginx/sites/app.conf:6): pick two free ports");
   o = Options();
+  o.health_path = "healthz";
+  CHECK(ErrorOf(o, Dump()).rfind(
+            "the flags make an invalid bgctl.yaml: /srv/app/bgctl.yaml:", 0) ==
+        0);
+  o = Options();
   o.upstream_name = "app pool";
   CHECK(ErrorOf(o, Dump()).rfind("--upstream-name: invalid name", 0) == 0);
   std::vector<NginxFile> dump = Dump();
