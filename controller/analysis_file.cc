@@ -13,14 +13,6 @@ std::string Format(const char* format, double a) {
   return buf;
 }
 
-// The step being judged, or else the last one judged.
-const json* StepOf(const json& doc) {
-  if (doc.contains("step") && doc["step"].is_object()) return &doc["step"];
-  if (doc.contains("steps") && doc["steps"].is_array() && !doc["steps"].empty())
-    return &doc["steps"].back();
-  return nullptr;
-}
-
 std::string SlotText(const json& slot) {
   if (!slot.is_object()) return "-";
   return std::to_string(slot.value("requests", int64_t{0})) + " req (" +
@@ -70,6 +62,14 @@ std::string AnalysisTextOrThrow(const json& doc);
 std::string AnalysisOneLineOrThrow(const json& doc);
 
 }  // namespace
+
+const json* AnalysisStep(const json& doc) {
+  if (!doc.is_object()) return nullptr;
+  if (doc.contains("step") && doc["step"].is_object()) return &doc["step"];
+  if (doc.contains("steps") && doc["steps"].is_array() && !doc["steps"].empty())
+    return &doc["steps"].back();
+  return nullptr;
+}
 
 std::string AnalysisPath(const Config& config) {
   return config.state_dir + "/analysis.json";
@@ -126,7 +126,7 @@ std::string AnalysisTextOrThrow(const json& doc) {
   std::string out = "  analysis: " + method;
   if (doc.contains("alpha"))
     out += Format(", alpha %g", doc.value("alpha", 0.0));
-  const json* step = StepOf(doc);
+  const json* step = AnalysisStep(doc);
   if (step != nullptr) out += "; " + StepText(*step);
   out += "\n";
   if (step != nullptr && step->contains("tests") && !(*step)["tests"].empty()) {
@@ -146,7 +146,7 @@ std::string AnalysisTextOrThrow(const json& doc) {
 std::string AnalysisOneLineOrThrow(const json& doc) {
   if (!doc.is_object()) return "";
   std::string out = "analysis=" + doc.value("method", std::string("?"));
-  const json* step = StepOf(doc);
+  const json* step = AnalysisStep(doc);
   if (step != nullptr) {
     out += " step=" + std::to_string(step->value("index", -1) + 1) + "@" +
            std::to_string(step->value("weight", 0)) + "%";

@@ -60,6 +60,10 @@ bool WriteAnalysis(FileSystem* fs, const std::string& path,
 nlohmann::json ReadAnalysisOfDeploy(FileSystem* fs, const std::string& path,
                                     const std::string& deploy_id);
 
+// The STEP of `doc` (an analysis document or a judge's EvidenceJson()): the
+// step being judged, or else the last one judged; null when there is none.
+const nlohmann::json* AnalysisStep(const nlohmann::json& doc);
+
 // For humans: a few lines, each starting with two spaces and ending in
 // '\n' ("" for null): the method, the step, every test's evidence against
 // its bound (or the open window), and the last decision.

@@ -13,6 +13,7 @@
 #include "controller/history.h"
 #include "controller/judge.h"
 #include "controller/lock.h"
+#include "controller/metrics.h"
 #include "controller/names.h"
 #include "controller/process.h"
 #include "controller/reload_switch.h"
@@ -54,6 +55,7 @@ struct Session {
   std::unique_ptr<Reporter> out;
   std::unique_ptr<TrafficSwitch> traffic;
   std::unique_ptr<SlotRunner> runner;
+  std::unique_ptr<MetricsFile> metrics;  // metrics.textfile, when set
   Lock lock;
   State state;
   RolloutContext ctx;
@@ -133,6 +135,10 @@ int OpenSession(const CommandLine& cl, Session* s) {
   s->runner = MakeSlotRunner(cfg, s->env);
   ctx.traffic = s->traffic.get();
   ctx.runner = s->runner.get();
+  if (!cfg.metrics.textfile.empty()) {
+    s->metrics = std::make_unique<MetricsFile>(s->config, s->env, s->out.get());
+    ctx.metrics = s->metrics.get();
+  }
   if (!LoadState(s->env.fs, ctx.state_path, &s->state, &err))
     return Fail(s->out.get(), kExitFailed, err);
   if (!ReconcileInstances(&ctx, &s->state, &err))
@@ -377,12 +383,48 @@ int CmdValidate(const CommandLine& cl) {
   if (!ok) return Fail(s.out.get(), kExitUsage, err);
   ReloadSwitch nginx(cfg.nginx, cfg.dir, s.env);
   if (!nginx.Test(&err)) return Fail(s.out.get(), kExitUsage, err);
+  if (!cfg.metrics.textfile.empty() &&
+      !s.env.fs->Exists(DirOf(cfg.metrics.textfile)))
+    return Fail(s.out.get(), kExitUsage,
+                cfg.path + ": metrics.textfile: the folder " +
+                    DirOf(cfg.metrics.textfile) +
+                    " does not exist (node_exporter's "
+                    "--collector.textfile.directory)");
   s.out->Event("analysis",
                DescribeJudge(cfg.rollout.analysis, cfg.rollout.steps));
   s.out->Event("valid", cl.config_path +
                             ": configuration valid; the rendered upstream and "
                             "the live nginx configuration pass `nginx -t`");
   s.out->Finish(kExitOk);
+  return kExitOk;
+}
+
+std::vector<std::string> Words(const std::string& line) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while ((i = line.find_first_not_of(" \t", i)) != std::string::npos) {
+    size_t end = line.find_first_of(" \t", i);
+    out.push_back(line.substr(i, end - i));
+    i = end;
+  }
+  return out;
+}
+
+// Writes bgctl.yaml and the nginx snippets for the location nginx -T shows
+// proxying the service, and prints the lines to add to nginx's config.
+int CmdInit(const CommandLine& cl) {
+  Reporter out(RealClock(), cl.json);
+  InitOptions options = cl.init;
+  options.command = Words(cl.init_command);
+  options.nginx = Words(cl.init_nginx);
+  InitPlan plan;
+  std::string err;
+  InitOutcome r = RunInit(options, RealEnv(), &plan, &err);
+  if (r != InitOutcome::kOk)
+    return Fail(&out, r == InitOutcome::kUsage ? kExitUsage : kExitFailed, err);
+  out.Result(InitJson(plan));
+  out.Block("init", InitText(plan), nullptr);
+  out.Finish(kExitOk);
   return kExitOk;
 }
 
@@ -407,6 +449,10 @@ const std::vector<CommandInfo>& CommandTable() {
       {"history", "past deploys with their outcome", CmdHistory, false},
       {"validate", "check config, render nginx files, run the nginx test",
        CmdValidate, false},
+      {"init",
+       "for an existing nginx: write bgctl.yaml and nginx snippets, print "
+       "the lines to add",
+       CmdInit, false},
       {"retire-previous", "internal: stop the instance kept by keep_previous",
        CmdRetirePrevious, true},
   };

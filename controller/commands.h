@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "controller/config.h"
+#include "controller/init.h"
 
 namespace bgctl {
 
@@ -26,6 +27,9 @@ struct CommandLine {
   int weight = -1;              // set-weight
   std::string after = "0s";     // retire-previous --after
   std::vector<std::string> self_argv;  // argv to run this bgctl again
+  InitOptions init;                    // init (command and nginx below)
+  std::string init_command;            // init --command, split on spaces
+  std::string init_nginx = "nginx";    // init --nginx, split on spaces
 };
 
 struct CommandInfo {

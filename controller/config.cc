@@ -342,11 +342,30 @@ bool ParseHooks(YamlParser* p, const YamlSection& top, HooksConfig* h) {
          p->Argv(s, "on_rollback", false, &h->on_rollback);
 }
 
+bool ParseMetrics(YamlParser* p, const YamlSection& top, MetricsConfig* m) {
+  if (!top.Find("metrics")) return true;
+  YamlSection s;
+  if (!p->Sub(top, "metrics", false, {"textfile"}, &s) ||
+      !p->String(s, "textfile", true, &m->textfile))
+    return false;
+  const std::string suffix = ".prom";
+  const std::string& f = m->textfile;
+  if (!f.empty() &&
+      (f.size() <= suffix.size() || f.back() == '/' ||
+       f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+       f[f.size() - suffix.size() - 1] == '/'))
+    return p->Fail(p->ValueLine(*s.Find("textfile")), s.Key("textfile"),
+                   "\"" + f +
+                       "\" must be a file name ending in .prom "
+                       "(node_exporter's textfile collector reads only those)");
+  return true;
+}
+
 bool ParseTop(YamlParser* p, const YAML::Node& root, Config* c) {
   YamlSection top;
   if (!p->Open(root, 1, "",
                {"service", "state_dir", "nginx", "slots", "backend", "rollout",
-                "hooks"},
+                "hooks", "metrics"},
                &top))
     return false;
   std::string state_dir = ".bgctl";
@@ -358,11 +377,14 @@ bool ParseTop(YamlParser* p, const YAML::Node& root, Config* c) {
   if (!p->String(top, "state_dir", false, &state_dir) ||
       !ParseNginx(p, top, &c->nginx) || !ParseSlots(p, top, c) ||
       !ParseBackend(p, top, &c->backend) ||
-      !ParseRollout(p, top, &c->rollout) || !ParseHooks(p, top, &c->hooks))
+      !ParseRollout(p, top, &c->rollout) || !ParseHooks(p, top, &c->hooks) ||
+      !ParseMetrics(p, top, &c->metrics))
     return false;
   c->state_dir = Resolve(c->dir, state_dir);
   c->nginx.upstream_file = Resolve(c->dir, c->nginx.upstream_file);
   c->nginx.access_log = Resolve(c->dir, c->nginx.access_log);
+  if (!c->metrics.textfile.empty())
+    c->metrics.textfile = Resolve(c->dir, c->metrics.textfile);
   c->backend.workdir =
       c->backend.workdir.empty() ? c->dir : Resolve(c->dir, c->backend.workdir);
   return true;

@@ -128,6 +128,14 @@ struct HooksConfig {
   std::vector<std::string> on_rollback;
 };
 
+struct MetricsConfig {
+  // Prometheus text exposition file, rewritten atomically at every state
+  // change and analysis update (metrics.h); "" (no metrics section): none.
+  // Absolute after loading; ends in .prom (node_exporter's textfile
+  // collector reads only those).
+  std::string textfile;
+};
+
 struct Config {
   std::string path;  // the config file as given
   std::string dir;   // absolute folder of the config file
@@ -139,6 +147,7 @@ struct Config {
   BackendConfig backend;
   RolloutConfig rollout;
   HooksConfig hooks;
+  MetricsConfig metrics;
 
   // The port of "blue" or "green"; 0 for anything else.
   int PortOf(const std::string& slot) const;

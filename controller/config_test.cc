@@ -558,3 +558,41 @@ TEST_CASE("bad backend.systemd keys name file, line and key",
                      "  runner: process\n")) ==
         "bgctl.yaml:12: backend.command: missing required key");
 }
+
+TEST_CASE(
+    "metrics.textfile is optional and resolves against the config's "
+    "folder",
+    "[config]") {
+  Config config;
+  std::string err;
+  REQUIRE(bgctl::ParseConfig(kMinimal, "/srv/demo/bgctl.yaml", &config, &err));
+  CHECK(config.metrics.textfile.empty());
+  REQUIRE(bgctl::ParseConfig(
+      std::string(kMinimal) + "metrics:\n  textfile: metrics/demo.prom\n",
+      "/srv/demo/bgctl.yaml", &config, &err));
+  CHECK(config.metrics.textfile == "/srv/demo/metrics/demo.prom");
+  REQUIRE(bgctl::ParseConfig(
+      std::string(kMinimal) +
+          "metrics: {textfile: /var/lib/node_exporter/textfile/demo.prom}\n",
+      "/srv/demo/bgctl.yaml", &config, &err));
+  CHECK(config.metrics.textfile == "/var/lib/node_exporter/textfile/demo.prom");
+}
+
+TEST_CASE(
+    "a metrics.textfile not ending in .prom, a missing one and an "
+    "unknown metrics key name the file, line and key",
+    "[config]") {
+  CHECK(ErrorOf(std::string(kMinimal) + "metrics:\n  textfile: demo.txt\n") ==
+        "bgctl.yaml:15: metrics.textfile: \"demo.txt\" must be a file name "
+        "ending in .prom (node_exporter's textfile collector reads only "
+        "those)");
+  CHECK(ErrorOf(std::string(kMinimal) + "metrics:\n  textfile: dir/.prom\n") ==
+        "bgctl.yaml:15: metrics.textfile: \"dir/.prom\" must be a file name "
+        "ending in .prom (node_exporter's textfile collector reads only "
+        "those)");
+  CHECK(ErrorOf(std::string(kMinimal) + "metrics: {}\n")
+            .rfind("bgctl.yaml:14: metrics.textfile: ", 0) == 0);
+  CHECK(ErrorOf(std::string(kMinimal) +
+                "metrics:\n  textfile: a.prom\n  port: 9100\n")
+            .rfind("bgctl.yaml:16: metrics.port: ", 0) == 0);
+}

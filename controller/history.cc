@@ -17,6 +17,7 @@ json HistoryEntryToJson(const HistoryEntry& e) {
           {"from_version", e.from_version},
           {"outcome", e.outcome},
           {"reason", e.reason},
+          {"reason_kind", e.reason_kind},
           {"started_ms", e.started_ms},
           {"ended_ms", e.ended_ms},
           {"ends", e.ends},
@@ -59,6 +60,7 @@ bool HistoryEntryFromJson(const json& j, HistoryEntry* out, std::string* err) {
       !Take(j, "version", false, &e.version, err) ||
       !Take(j, "from_version", false, &e.from_version, err) ||
       !Take(j, "reason", false, &e.reason, err) ||
+      !Take(j, "reason_kind", false, &e.reason_kind, err) ||
       !Take(j, "ends", false, &e.ends, err) ||
       !Take(j, "started_ms", false, &e.started_ms, err) ||
       !Take(j, "ended_ms", false, &e.ended_ms, err) ||

@@ -19,7 +19,12 @@ struct HistoryEntry {
   std::string from_version;  // the stable version before
   // promoted | rolled_back | aborted | failed | paused | interrupted
   std::string outcome;
-  std::string reason;      // why it was rolled back / aborted / failed
+  std::string reason;  // why it was rolled back / aborted / failed
+  // The kind of `reason`, one word from a fixed set, for counting
+  // (metrics.h): analysis | no_data | health | crash | pre_traffic | start |
+  // switch | stop_signal | state | drain | operator | interrupted; "" when
+  // the entry has no reason (and in lines written before bgctl recorded it).
+  std::string reason_kind;
   std::string ends;        // abort, interrupted: the id of the deploy it ended
   int64_t started_ms = 0;  // wall clock
   int64_t ended_ms = 0;    // wall clock; 0 if it never ended

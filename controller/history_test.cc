@@ -52,6 +52,7 @@ HistoryEntry RolledBack() {
   e.from_version = "v2";
   e.outcome = "rolled_back";
   e.reason = "canary error rate 0.25 > 0.01\nin window 2";
+  e.reason_kind = "analysis";
   e.started_ms = 1700000600000;
   e.ended_ms = 1700000612345;
   e.steps_reached = 1;
@@ -84,6 +85,8 @@ TEST_CASE("history entries are appended one line each and read back",
   CHECK(bgctl::HistoryEntryToJson(entries[1]) ==
         bgctl::HistoryEntryToJson(RolledBack()));
   CHECK(entries[1].reason == "canary error rate 0.25 > 0.01\nin window 2");
+  CHECK(entries[1].reason_kind == "analysis");
+  CHECK(text.find("\"reason_kind\":\"analysis\"") != std::string::npos);
 }
 
 TEST_CASE("a missing history is empty", "[history]") {

@@ -148,6 +148,33 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(0, 100));
   sub["retire-previous"]->add_option("--after", cl.after, "wait this long");
+  CLI::App* init = sub["init"];
+  init->add_option("--dir", cl.init.dir, "folder to write into")
+      ->capture_default_str();
+  init->add_option("--service", cl.init.service, "service name")->required();
+  init->add_option("--blue-port", cl.init.blue_port, "blue slot's port")
+      ->required();
+  init->add_option("--green-port", cl.init.green_port, "green slot's port")
+      ->required();
+  init->add_option("--command", cl.init_command,
+                   "backend command line, split on spaces, with {port} "
+                   "(e.g. '/srv/app/bin/app --port {port}')")
+      ->required();
+  init->add_option("--nginx", cl.init_nginx,
+                   "nginx and its options, split on spaces (e.g. 'nginx -c "
+                   "/etc/nginx/nginx.conf'); -T, -t and -s reload are added")
+      ->capture_default_str();
+  init->add_option("--location", cl.init.location,
+                   "the location's path, when several proxy");
+  init->add_option("--server-name", cl.init.server_name,
+                   "a server_name of its server, when several proxy");
+  init->add_option("--upstream-name", cl.init.upstream_name,
+                   "default SERVICE_backend");
+  init->add_option("--access-log", cl.init.access_log,
+                   "bgctl's access log (default nginx/access.log in --dir)");
+  init->add_option("--health-path", cl.init.health_path,
+                   "backend's health check path")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);

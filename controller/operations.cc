@@ -72,6 +72,7 @@ ExitCode Abort(RolloutContext* ctx, State* state, std::string* err) {
                                  ", canary stopped");
   e.outcome = "aborted";
   e.reason = state->last_error;
+  e.reason_kind = "operator";
   e.ended_ms = ctx->env.clock->WallMs();
   RecordHistory(ctx, e);
   return kExitOk;

@@ -8,6 +8,7 @@
 #include "controller/health.h"
 #include "controller/judge.h"
 #include "controller/log_follower.h"
+#include "controller/metrics.h"
 #include "controller/slot_runner.h"
 #include "controller/watch.h"
 
@@ -122,16 +123,19 @@ class Rollout {
   // the rollout is aborted, traffic goes back to stable.
   RolloutPhase Stopped() {
     aborted_ = true;
-    Fail(kExitFailed, std::string(rollback_ ? "rollback" : "deploy") +
-                          " aborted: bgctl received a stop signal");
+    Fail(kExitFailed, "stop_signal",
+         std::string(rollback_ ? "rollback" : "deploy") +
+             " aborted: bgctl received a stop signal");
     return RolloutPhase::kRollBack;
   }
 
-  // Marks the rollout failed with `reason`; the rollback phase reports it.
-  void Fail(ExitCode code, const std::string& reason) {
+  // Marks the rollout failed with `reason` of `kind` (HistoryEntry's
+  // reason_kind); the rollback phase reports it.
+  void Fail(ExitCode code, const char* kind, const std::string& reason) {
     if (exit_ == kExitOk) {
       exit_ = code;
       reason_ = reason;
+      reason_kind_ = kind;
     }
   }
 
@@ -154,7 +158,7 @@ class Rollout {
   RolloutPhase StartCanary() {
     std::string err;
     if (!StartSlot(ctx_, state_, canary(), canary_state().version, &err)) {
-      Fail(kExitFailed, "cannot start " + Who() + ": " + err);
+      Fail(kExitFailed, "start", "cannot start " + Who() + ": " + err);
       return RolloutPhase::kRollBack;
     }
     return RolloutPhase::kWaitHealthy;
@@ -199,7 +203,7 @@ class Rollout {
         return state_->step_index < 0 ? RolloutPhase::kPreTraffic
                                       : RolloutPhase::kShiftTraffic;
       case HealthOutcome::kExited:
-        Fail(kExitRolledBack,
+        Fail(kExitRolledBack, "crash",
              Who() + " exited while starting; last lines of its log:\n" +
                  CanaryOutput());
         return RolloutPhase::kRollBack;
@@ -208,10 +212,10 @@ class Rollout {
       case HealthOutcome::kDeadline:
         break;
     }
-    Fail(kExitRolledBack, Who() + " not healthy within " +
-                              FormatDuration(cfg_.backend.health.deadline_ms) +
-                              " (" + std::to_string(r.checks) +
-                              " checks, last: " + r.last_error + ")");
+    Fail(kExitRolledBack, "health",
+         Who() + " not healthy within " +
+             FormatDuration(cfg_.backend.health.deadline_ms) + " (" +
+             std::to_string(r.checks) + " checks, last: " + r.last_error + ")");
     return RolloutPhase::kRollBack;
   }
 
@@ -220,7 +224,7 @@ class Rollout {
     if (rollback_) return RolloutPhase::kShiftTraffic;  // it served before
     if (!RunHook(ctx_, "pre_traffic", cfg_.hooks.pre_traffic, *state_, canary(),
                  &err)) {
-      Fail(kExitRolledBack, err);
+      Fail(kExitRolledBack, "pre_traffic", err);
       return RolloutPhase::kRollBack;
     }
     return RolloutPhase::kShiftTraffic;
@@ -242,7 +246,7 @@ class Rollout {
     // weight the state last confirmed.
     if (SwitchTraffic(ctx_, state_, step.weight, &err) !=
         SwitchOutcome::kConfirmed) {
-      Fail(kExitFailed, err);
+      Fail(kExitFailed, "switch", err);
       return RolloutPhase::kRollBack;
     }
     entry_.steps_reached = state_->step_index + 1;
@@ -262,7 +266,7 @@ class Rollout {
     while (clock->NowMs() - start < step.pause_ms) {
       if (ctx_->StopRequested()) return Stopped();
       if (!CanaryAlive()) {
-        Fail(kExitRolledBack,
+        Fail(kExitRolledBack, "crash",
              Who() + " exited during the rollout; last lines of its log:\n" +
                  CanaryOutput());
         return RolloutPhase::kRollBack;
@@ -290,7 +294,7 @@ class Rollout {
         judge_->Update(ctx_->env.clock->NowMs(), CanaryCpuPercent());
     ReportJudge(d.kind != DecisionKind::kContinue);
     if (d.kind != DecisionKind::kReject) return true;
-    Fail(kExitRolledBack, "analysis: " + d.reason);
+    Fail(kExitRolledBack, "analysis", "analysis: " + d.reason);
     return false;
   }
 
@@ -305,13 +309,13 @@ class Rollout {
                            " at " + std::to_string(step.weight) + "%";
     switch (d.kind) {
       case DecisionKind::kReject:
-        Fail(kExitRolledBack, "analysis: " + d.reason);
+        Fail(kExitRolledBack, "analysis", "analysis: " + d.reason);
         return false;
       case DecisionKind::kNoData: {
         const std::string why =
             "no verdict at " + std::to_string(step.weight) + "%: " + d.reason;
         if (cfg_.rollout.analysis.on_no_data == OnNoData::kRollback) {
-          Fail(kExitRolledBack, why + " (on_no_data: rollback)");
+          Fail(kExitRolledBack, "no_data", why + " (on_no_data: rollback)");
           return false;
         }
         ctx_->out->Event("no_data",
@@ -337,14 +341,17 @@ class Rollout {
     evidence_written_ = true;
     evidence_at_ = now;
     std::string err;
+    const nlohmann::json evidence = judge_->EvidenceJson();
     if (!WriteAnalysis(ctx_->env.fs, AnalysisPath(cfg_), cfg_.service,
-                       state_->deploy_id, ctx_->env.clock->WallMs(),
-                       judge_->EvidenceJson(), &err) &&
+                       state_->deploy_id, ctx_->env.clock->WallMs(), evidence,
+                       &err) &&
         !evidence_error_shown_) {
       evidence_error_shown_ = true;
       ctx_->out->Error("cannot write the analysis evidence: " + err +
                        " (reported, not fatal)");
     }
+    if (ctx_->metrics)
+      ctx_->metrics->AnalysisWritten(state_->deploy_id, evidence);
   }
 
   // On a terminal: the `status --watch` view of the step so far, with the
@@ -373,8 +380,9 @@ class Rollout {
       return true;
     }
     if (++*failures < cfg_.backend.health.healthy_threshold) return true;
-    Fail(kExitRolledBack, Who() + " failed " + std::to_string(*failures) +
-                              " health checks in a row: " + err);
+    Fail(kExitRolledBack, "health",
+         Who() + " failed " + std::to_string(*failures) +
+             " health checks in a row: " + err);
     return false;
   }
 
@@ -396,7 +404,7 @@ class Rollout {
     std::string err;
     state_->phase = Phase::kPaused;
     state_->owner_pid = 0;
-    if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
+    if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, "state", err);
     ReportJudge(true);  // the budget a later promote continues from
     ctx_->out->Event(
         "paused",
@@ -425,7 +433,7 @@ class Rollout {
       state_->previous_version.clear();
       state_->last_error = "rolled back by the operator";
     }
-    if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
+    if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, "state", err);
     const SlotState& stable = state_->Slot(state_->stable_slot);
     if (rollback_) {
       ctx_->out->Event("rolled_back", "rolled back to " + stable.version +
@@ -444,7 +452,10 @@ class Rollout {
                  *state_, state_->stable_slot, &err))
       ctx_->out->Error(err + " (reported, not fatal)");
     entry_.outcome = rollback_ ? "rolled_back" : "promoted";
-    if (rollback_) entry_.reason = state_->last_error;
+    if (rollback_) {
+      entry_.reason = state_->last_error;
+      entry_.reason_kind = "operator";
+    }
     return RolloutPhase::kRetireOld;
   }
 
@@ -457,12 +468,12 @@ class Rollout {
       if (cfg_.rollout.keep_previous_ms > 0 && !rollback_) {
         KeepPrevious(old);
       } else if (!StopSlot(ctx_, state_, old, &err)) {
-        Fail(kExitFailed, err);
+        Fail(kExitFailed, "drain", err);
       }
     }
     if (rollback_ && state_->Slot(old).instance.process.pid == 0) {
       state_->previous_slot.clear();
-      if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, err);
+      if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, "state", err);
     }
     Finish();
     return RolloutPhase::kDone;
@@ -526,6 +537,7 @@ class Rollout {
                      : aborted_ ? "aborted"
                                 : "rolled_back";
     entry_.reason = reason_;
+    entry_.reason_kind = reason_kind_;
     Finish();
     return RolloutPhase::kDone;
   }
@@ -556,6 +568,7 @@ class Rollout {
   const bool rollback_;
   ExitCode exit_ = kExitOk;
   std::string reason_;
+  std::string reason_kind_;
 };
 
 // The history entry of a deploy or promote of the rollout in `state`.

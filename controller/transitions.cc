@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "controller/failpoint.h"
+#include "controller/metrics.h"
 #include "controller/placeholders.h"
 #include "controller/slot_runner.h"
 #include "controller/text.h"
@@ -21,6 +22,7 @@ bool Persist(RolloutContext* ctx, State* state, std::string* err) {
   state->updated_at_ms = ctx->env.clock->WallMs();
   if (SaveState(ctx->env.fs, ctx->state_path, *state, err)) {
     Failpoint("persisted");
+    if (ctx->metrics) ctx->metrics->StateSaved(*state);
     return true;
   }
   ctx->out->Error(*err);
@@ -156,6 +158,7 @@ bool MarkInterrupted(RolloutContext* ctx, State* state, std::string* err) {
                                  : state->Slot(state->stable_slot).version);
   e.outcome = "interrupted";
   e.reason = why;
+  e.reason_kind = "interrupted";
   e.ends = state->deploy_id;
   // The owner never wrote its line: its start is in the deploy id, d-<ms>.
   e.started_ms = state->deploy_id.rfind("d-", 0) == 0
@@ -269,8 +272,11 @@ HistoryEntry StartHistoryEntry(RolloutContext* ctx, const State& state,
 
 void RecordHistory(RolloutContext* ctx, const HistoryEntry& entry) {
   std::string err;
-  if (!AppendHistory(ctx->env.fs, ctx->history_path, entry, &err))
+  if (!AppendHistory(ctx->env.fs, ctx->history_path, entry, &err)) {
     ctx->out->Error("could not record history: " + err);
+    return;
+  }
+  if (ctx->metrics) ctx->metrics->HistoryAppended(entry);
 }
 
 std::string NewDeployId(RolloutContext* ctx) {

@@ -18,6 +18,7 @@
 
 namespace bgctl {
 
+class MetricsFile;
 class SlotRunner;
 class TrafficSwitch;
 
@@ -28,6 +29,9 @@ struct RolloutContext {
   TrafficSwitch* traffic = nullptr;  // nginx.switch
   SlotRunner* runner = nullptr;      // backend.runner
   Reporter* out = nullptr;
+  // metrics.textfile, told of every state save, history line and analysis
+  // update; null when not configured.
+  MetricsFile* metrics = nullptr;
   // Set from a signal handler when bgctl is asked to stop; checked between
   // actions, never inside one. May be null.
   const volatile std::sig_atomic_t* stop_requested = nullptr;
@@ -46,7 +50,8 @@ struct RolloutContext {
 ExitCode Refuse(RolloutContext* ctx, ExitCode code, const std::string& message,
                 std::string* err);
 
-// Writes `state` to state.json; on failure reports the error.
+// Writes `state` to state.json (and then the metrics); on failure reports
+// the error.
 bool Persist(RolloutContext* ctx, State* state, std::string* err);
 
 // Puts `canary_weight` percent of traffic on state->canary_slot (0: stable
@@ -118,7 +123,8 @@ HistoryEntry StartHistoryEntry(RolloutContext* ctx, const State& state,
                                const std::string& version,
                                const std::string& from_version);
 
-// Appends one entry to the history; a failure is reported, not fatal.
+// Appends one entry to the history (and then updates the metrics); a
+// failure is reported, not fatal.
 void RecordHistory(RolloutContext* ctx, const HistoryEntry& entry);
 
 // A new deploy id: "d-<wall ms>".

@@ -117,6 +117,27 @@ bool NginxFixture::Start(const std::string& upstream_name, int initial_port,
   return false;
 }
 
+bool NginxFixture::StartWith(const std::function<bool(int port)>& write,
+                             std::string* err) {
+  if (!dir_.ok()) {
+    *err = "cannot create a temporary folder";
+    return false;
+  }
+  mkdir((prefix_ + "/logs").c_str(), 0755);
+  mkdir((prefix_ + "/tmp").c_str(), 0755);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = PickFreePort();
+    if (port_ <= 0 || !write(port_)) {
+      *err = port_ <= 0 ? "no free port" : "cannot write nginx.conf";
+      return false;
+    }
+    bool port_taken = false;
+    if (StartOnce(err, &port_taken)) return true;
+    if (!port_taken) return false;
+  }
+  return false;
+}
+
 bool NginxFixture::StartOnce(std::string* err, bool* port_taken) {
   std::string out_path = prefix_ + "/logs/nginx.out";
   std::string pid_path = prefix_ + "/logs/nginx.pid";

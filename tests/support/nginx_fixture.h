@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ class NginxFixture {
   // with *err (nginx's output) when nginx does not start. Call once.
   bool Start(const std::string& upstream_name, int initial_port,
              std::string* err);
+  // Like Start, but with a configuration of the test's own, as a user has
+  // one: `write(port)` writes nginx_conf() (and what it includes) for a
+  // server on 127.0.0.1:port; prefix()/logs and prefix()/tmp exist. False
+  // with *err when `write` fails or nginx does not start. Call once.
+  bool StartWith(const std::function<bool(int port)>& write, std::string* err);
 
   // Fast shutdown: SIGTERM to the master, which stops its workers; after
   // 5 s SIGKILL to the whole process group. Reaps the master. Idempotent.

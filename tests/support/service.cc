@@ -40,6 +40,13 @@ bool Service::Start(const ServiceOptions& options, std::string* err) {
   return true;
 }
 
+bool Service::StartUserNginx(const std::function<bool(int port)>& write,
+                             std::string* err) {
+  blue_ = PickFreePort();
+  green_ = PickFreePort();
+  return nginx_.StartWith(write, err);
+}
+
 std::string Service::WriteConfig(const std::string& name,
                                  const ServiceOptions& o) {
   auto list = [](const std::vector<std::string>& argv) {
@@ -71,7 +78,8 @@ std::string Service::WriteConfig(const std::string& name,
     << "  steps: " << o.steps << "\n"
     << "  keep_previous: " << o.keep_previous << "\n"
     << "  analysis: " << o.analysis << "\n"
-    << "hooks: " << o.hooks << "\n";
+    << "hooks: " << o.hooks << "\n"
+    << o.extra_yaml;
   std::string path = dir_.Path(name);
   WriteWholeFile(path, y.str());
   return path;

@@ -7,6 +7,7 @@
 #ifndef BGCTL_TESTS_SUPPORT_SERVICE_H_
 #define BGCTL_TESTS_SUPPORT_SERVICE_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,6 +34,7 @@ struct ServiceOptions {
       "0.05, max_p99_latency: 250ms, max_latency_ratio: 10}";
   std::string keep_previous = "0s";
   std::string hooks = "{timeout: 5s}";
+  std::string extra_yaml;  // appended to bgctl.yaml, e.g. "metrics: {...}\n"
 };
 
 class Service {
@@ -44,6 +46,10 @@ class Service {
 
   // Starts nginx and writes config_path() from `options`. False with *err.
   bool Start(const ServiceOptions& options, std::string* err);
+  // Starts nginx with a configuration of the test's own (NginxFixture::
+  // StartWith) and picks the two slot ports; writes no bgctl.yaml.
+  bool StartUserNginx(const std::function<bool(int port)>& write,
+                      std::string* err);
   // Writes another config file `name` in the same folder (same nginx, state
   // and ports) from `options`; returns its path.
   std::string WriteConfig(const std::string& name,
