@@ -86,7 +86,17 @@ std::string ExitCodesHelp() {
       {bgctl::kExitRolledBack, "the deploy was rolled back"},
       {bgctl::kExitBusy, "busy: another bgctl operation holds the lock"},
   };
-  std::string text = "Exit status:\n";
+  std::string text =
+      "Configuration:\n"
+      "  bgctl.yaml (-c); `bgctl validate` checks it and the live nginx, and\n"
+      "  prints how the canary will be judged. The choices:\n"
+      "  nginx.switch            reload (any nginx) | lua (no reload)\n"
+      "  backend.runner          process | systemd (each slot a unit)\n"
+      "  rollout.analysis.method sequential (alpha, error_margin,\n"
+      "                          latency_margin) | windows\n"
+      "  metrics.textfile        a .prom file for node_exporter\n"
+      "\n"
+      "Exit status:\n";
   for (const auto& [code, meaning] : codes)
     text += "  " + std::to_string(code) + "  " + meaning + "\n";
   return text;
