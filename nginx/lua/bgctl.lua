@@ -132,7 +132,7 @@ local function choose(s, ctx)
   if s.sticky_var and s.id ~= "" and ngx.var[s.sticky_var] == s.id then
     return "canary", true
   end
-  local n = dict:incr("n" .. s.gen, 1, 0, 3600)
+  local n = dict:incr("n" .. s.gen, 1, 0)
   if not n then n = 1 end
   if math.floor(n * s.w / 100) > math.floor((n - 1) * s.w / 100) then
     if s.sticky_var and s.id ~= "" then ctx.bgctl_cookie = s.sticky .. "=" .. s.id end
