@@ -87,6 +87,7 @@ bool ParseLua(YamlParser* p, const YamlSection& nginx, NginxConfig* n) {
   if (field && n->switch_kind != SwitchKind::kLua)
     return p->Fail(LineOf(field->key, nginx.line), nginx.Key("lua"),
                    "only used with nginx.switch: lua");
+  if (n->switch_kind != SwitchKind::kLua) return true;
   LuaSwitchConfig& c = n->lua;
   c.control_url = "http://" + n->probe_host + ":" +
                   std::to_string(n->probe_port) + "/__bgctl/split";

@@ -104,6 +104,16 @@ TEST_CASE("bad header and cookie names are refused", "[config]") {
         "use 1-64 characters of A-Z a-z 0-9 _ -");
 }
 
+TEST_CASE("the reload switch never checks a control URL", "[config]") {
+  std::string head = kHead;
+  head.replace(head.find("switch: lua"), 11, "switch: reload");
+  head.replace(head.find("127.0.0.1:8080"), 9, "localhost");
+  Config c;
+  std::string err;
+  CHECK(Parse("", &c, &err, head));
+  CHECK(c.nginx.lua.control_url.empty());
+}
+
 TEST_CASE("nginx.lua with the reload switch is refused", "[config]") {
   std::string head = kHead;
   head.replace(head.find("switch: lua"), 11, "switch: reload");
