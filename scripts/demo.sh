@@ -97,7 +97,7 @@ nginx_master=$(cat "$run/nginx/logs/nginx.pid")
 echo "== 1. first deploy: v1"
 "$bgctl" -c "$run/bgctl.yaml" deploy --version v1
 
-echo "== 2. deploy v2 under load (build/bench/load_client: 4 clients, $keep_alive_share of them keep-alive, 200 req/s through nginx)"
+echo "== 2. deploy v2 under load (build/bench/load_client: 4 clients, keep-alive share $keep_alive_share, 200 req/s through nginx)"
 workers_before=$(pgrep -P "$nginx_master" | sort | tr '\n' ' ')
 "$root/build/bench/load_client" --port "$nginx_port" --seconds 12 --connections 4 --rate 200 --post-share 0.2 \
   --keep-alive-share "$keep_alive_share" \
