@@ -13,10 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "controller/lua_switch.h"
+#include "controller/lua_upstream.h"
 #include "tests/support/e2e.h"
 #include "tests/support/load.h"
+#include "tests/support/ports.h"
 #include "tests/support/service.h"
 #include "tests/support/skip.h"
+#include "tests/support/temp_dir.h"
 
 using nlohmann::json;
 using namespace bgctl::testing;  // NOLINT: test helpers
@@ -140,6 +144,53 @@ std::vector<int> SwitchTimes(const std::string& out) {
 }  // namespace
 
 TEST_CASE(
+    "the lua prefix starts with the lua placeholder, answers 502 with no "
+    "split, and the real control location refuses an older generation",
+    "[lua_e2e]") {
+  REQUIRE_LUA();
+  int placeholder_port = PickFreePort();
+  NginxFixture nginx;
+  std::string err;
+  INFO(err);
+  REQUIRE(nginx.Start("svc", placeholder_port, &err, /*lua_switch=*/true));
+  // The script wrote exactly the text the controller renders.
+  CHECK(ReadWholeFile(nginx.upstream_file()) ==
+        bgctl::RenderLuaPlaceholderUpstream("svc", placeholder_port));
+  bgctl::NginxConfig cfg = nginx.MakeConfig("svc");
+  cfg.switch_kind = bgctl::SwitchKind::kLua;
+  cfg.lua.control_url = nginx.control_url();
+  cfg.lua.control_host = "127.0.0.1";
+  cfg.lua.control_port = nginx.port();
+  cfg.lua.control_path = "/__bgctl/split";
+  bgctl::Env env = bgctl::RealEnv();
+  bgctl::LuaSwitch sw(cfg, env, bgctl::RealHttpPoster());
+  uint64_t served = 99;
+  REQUIRE(sw.ServedGeneration(&served, &err));
+  CHECK(served == 0);
+  httplib::Client c("127.0.0.1", nginx.port());
+  auto res = c.Get("/");
+  REQUIRE(res);
+  CHECK(res->status == 502);
+
+  bgctl::TrafficSplit split;
+  split.stable = {{"127.0.0.1", placeholder_port}};
+  split.generation = 5;
+  bgctl::SwitchResult r = sw.Apply(split);
+  INFO(r.error);
+  CHECK(r.outcome == bgctl::SwitchOutcome::kConfirmed);
+  std::string file = ReadWholeFile(nginx.upstream_file());
+  split.generation = 4;
+  r = sw.Apply(split);
+  CHECK(r.outcome == bgctl::SwitchOutcome::kRejected);
+  CHECK(r.error ==
+        "nginx refused the split: HTTP 409: refused: generation 4 is older "
+        "than the served generation 5");
+  CHECK(ReadWholeFile(nginx.upstream_file()) == file);
+  REQUIRE(sw.ServedGeneration(&served, &err));
+  CHECK(served == 5);
+}
+
+TEST_CASE(
     "on the lua switch a deploy, a rollback and an abort under keep-alive "
     "load fail not one request and never restart an nginx process",
     "[lua_e2e]") {
@@ -228,6 +279,7 @@ TEST_CASE(
       &svc, LuaOptions("[{weight: 10, pause: forever}, {weight: 100}]"), &err));
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   REQUIRE(svc.Bgctl({"set-weight", "30"}).exit_code == 0);
+  svc.nginx().Stop();
   REQUIRE(svc.nginx().Restart(&err));
   const std::string log = svc.nginx().access_log_path();
   int64_t from = FileSize(log);
