@@ -16,6 +16,7 @@
 #include "controller/lua_switch.h"
 #include "controller/lua_upstream.h"
 #include "tests/support/e2e.h"
+#include "tests/support/http_backend.h"
 #include "tests/support/load.h"
 #include "tests/support/ports.h"
 #include "tests/support/service.h"
@@ -117,6 +118,17 @@ std::string VersionWith(int port, const httplib::Headers& headers,
   return VersionOf(res->body);
 }
 
+// The lua switch's config for a fixture's nginx (as LoadConfig would).
+bgctl::NginxConfig LuaConfigOf(const NginxFixture& nginx) {
+  bgctl::NginxConfig cfg = nginx.MakeConfig("svc");
+  cfg.switch_kind = bgctl::SwitchKind::kLua;
+  cfg.lua.control_url = nginx.control_url();
+  cfg.lua.control_host = "127.0.0.1";
+  cfg.lua.control_port = nginx.port();
+  cfg.lua.control_path = "/__bgctl/split";
+  return cfg;
+}
+
 struct NginxPids {
   pid_t master = 0;
   std::vector<pid_t> workers;
@@ -156,14 +168,8 @@ TEST_CASE(
   // The script wrote exactly the text the controller renders.
   CHECK(ReadWholeFile(nginx.upstream_file()) ==
         bgctl::RenderLuaPlaceholderUpstream("svc", placeholder_port));
-  bgctl::NginxConfig cfg = nginx.MakeConfig("svc");
-  cfg.switch_kind = bgctl::SwitchKind::kLua;
-  cfg.lua.control_url = nginx.control_url();
-  cfg.lua.control_host = "127.0.0.1";
-  cfg.lua.control_port = nginx.port();
-  cfg.lua.control_path = "/__bgctl/split";
-  bgctl::Env env = bgctl::RealEnv();
-  bgctl::LuaSwitch sw(cfg, env, bgctl::RealHttpPoster());
+  bgctl::LuaSwitch sw(LuaConfigOf(nginx), bgctl::RealEnv(),
+                      bgctl::RealHttpPoster());
   uint64_t served = 99;
   REQUIRE(sw.ServedGeneration(&served, &err));
   CHECK(served == 0);
@@ -188,6 +194,51 @@ TEST_CASE(
   CHECK(ReadWholeFile(nginx.upstream_file()) == file);
   REQUIRE(sw.ServedGeneration(&served, &err));
   CHECK(served == 5);
+}
+
+TEST_CASE(
+    "on the lua switch a GET answered 503 is retried once on the other slot "
+    "but a POST is not",
+    "[lua_e2e]") {
+  REQUIRE_LUA();
+  HttpBackend failing("F", 503), good("G");
+  NginxFixture nginx;
+  std::string err;
+  INFO(err);
+  REQUIRE(nginx.Start("svc", good.port(), &err, /*lua_switch=*/true));
+  bgctl::LuaSwitch sw(LuaConfigOf(nginx), bgctl::RealEnv(),
+                      bgctl::RealHttpPoster());
+  bgctl::TrafficSplit split;
+  split.stable = {{"127.0.0.1", failing.port()}};
+  split.canary = {{"127.0.0.1", good.port()}};
+  split.canary_weight = 50;
+  split.generation = 1;
+  REQUIRE(sw.Apply(split).outcome == bgctl::SwitchOutcome::kConfirmed);
+  // At 50% the weighted requests go stable, canary, stable, ...
+  Reply post = Fetch(nginx.port(), "/", "POST");
+  CHECK(post.status == 503);
+  CHECK(post.body == "F");
+  Reply canary = Fetch(nginx.port(), "/");
+  CHECK(canary.body == "G");
+  Reply retried = Fetch(nginx.port(), "/");
+  CHECK(retried.status == 200);
+  CHECK(retried.body == "G");
+
+  std::string f = "127.0.0.1:" + std::to_string(failing.port());
+  std::string g = "127.0.0.1:" + std::to_string(good.port());
+  const std::string log = nginx.access_log_path();
+  REQUIRE(WaitFor([&] { return Total(UpstreamsSince(log, 0)) >= 3; }, 3000));
+  std::ifstream in(log);
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(json::parse(line));
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0]["method"] == "POST");
+  CHECK(lines[0]["upstream_addr"] == f);
+  CHECK(lines[0]["upstream_status"] == "503");
+  CHECK(lines[1]["upstream_addr"] == g);
+  CHECK(lines[2]["upstream_addr"] == f + ", " + g);
+  CHECK(lines[2]["upstream_status"] == "503, 200");
 }
 
 TEST_CASE(

@@ -83,7 +83,12 @@ function _M.parse(text)
   if not string.match(preview, "^[%w-]*$") then return nil, "bad preview" end
   if not string.match(sticky, "^[%w_-]*$") then return nil, "bad sticky" end
   if #canary == 0 then w = 0 elseif #stable == 0 then w = 100 end
+  -- The `server` lines bgctl writes into the upstream file for this split
+  -- (ServersFor: the sides with a share).
+  local servers = (w <= 0 and #stable) or (w >= 100 and #canary) or
+                  (#stable + #canary)
   return {
+    servers = servers,
     text = text, gen = gen, w = w, id = id, stable = stable, canary = canary,
     preview_var = preview ~= "" and header_var(preview) or nil,
     sticky = sticky, sticky_var = sticky ~= "" and "cookie_" .. sticky or nil,
@@ -149,8 +154,15 @@ end
 
 -- balancer_by_lua: picks the peer of every try. The first try follows the
 -- split; a retry (proxy_next_upstream) goes once to the other side if that
--- side has a share of the weighted traffic. Without a split the upstream's
--- own servers are used (the placeholder's `down` server: 502).
+-- side has a share of the weighted traffic, and never to a side without
+-- one. Without a split the upstream's own servers are used (the
+-- placeholder's `down` server: 502).
+--
+-- nginx starts a request with one try per `server` line of the upstream
+-- file it loaded (0 for the placeholder), whatever the split served now;
+-- set_more_tries tops that up to 2 tries when a retry is wanted (1
+-- otherwise), within proxy_next_upstream_tries. A try beyond those goes to
+-- the side already chosen.
 function _M.balance()
   local s = current()
   if not s then return end
@@ -160,10 +172,14 @@ function _M.balance()
     local pinned
     side, pinned = choose(s, ctx)
     local other = side == "canary" and s.stable or s.canary
+    local wanted = 1
     if not pinned and #other > 0 and s.w > 0 and s.w < 100 then
-      balancer.set_more_tries(1)
+      wanted = 2
       ctx.bgctl_retry = true
     end
+    local fs = from_file()
+    local more = wanted - (fs and fs.servers or 0)
+    if more > 0 then balancer.set_more_tries(more) end
   elseif ctx.bgctl_retry then
     side = side == "canary" and "stable" or "canary"
     ctx.bgctl_retry = false
