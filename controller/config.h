@@ -34,7 +34,7 @@ struct LuaSwitchConfig {
 
 struct NginxConfig {
   SwitchKind switch_kind = SwitchKind::kReload;
-  LuaSwitchConfig lua;  // with switch_kind == kLua
+  LuaSwitchConfig lua;        // with switch_kind == kLua
   std::string upstream_file;  // absolute after loading
   std::string upstream_name;
   std::vector<std::string> test_command;    // run in Config::dir
