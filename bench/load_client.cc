@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--post-share", o.post_share, "share of POST requests")
       ->capture_default_str();
+  app.add_option("--keep-alive-share", o.keep_alive_share,
+                 "share of clients that keep their connection open")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   o.duration_ms = static_cast<int64_t>(seconds * 1000);
   bgctl::testing::LoadGenerator load(o);

@@ -129,9 +129,6 @@ int OpenSession(const CommandLine& cl, Session* s) {
   ctx.state_path = cfg.state_dir + "/state.json";
   ctx.history_path = cfg.state_dir + "/history.jsonl";
   s->traffic = MakeTrafficSwitch(cfg, s->env);
-  if (!s->traffic)
-    return Fail(s->out.get(), kExitUsage,
-                cfg.path + ": nginx.switch: lua is not available yet");
   s->runner = MakeSlotRunner(cfg, s->env);
   ctx.traffic = s->traffic.get();
   ctx.runner = s->runner.get();

@@ -1,5 +1,6 @@
 #include "controller/config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -42,7 +43,8 @@ std::string Resolve(const std::string& dir, const std::string& path) {
 }
 
 // Splits http://HOST:PORT/PATH.
-bool SplitProbeUrl(const std::string& url, NginxConfig* n) {
+bool SplitUrl(const std::string& url, std::string* host, int* port,
+              std::string* path) {
   const std::string scheme = "http://";
   if (url.compare(0, scheme.size(), scheme) != 0) return false;
   size_t host_end = url.find(':', scheme.size());
@@ -50,13 +52,76 @@ bool SplitProbeUrl(const std::string& url, NginxConfig* n) {
   if (host_end == std::string::npos || slash == std::string::npos ||
       host_end > slash || host_end == scheme.size())
     return false;
-  long long port = 0;
-  if (!ParseInt(url.substr(host_end + 1, slash - host_end - 1), &port) ||
-      port < 1 || port > 65535)
+  long long number = 0;
+  if (!ParseInt(url.substr(host_end + 1, slash - host_end - 1), &number) ||
+      number < 1 || number > 65535)
     return false;
-  n->probe_host = url.substr(scheme.size(), host_end - scheme.size());
-  n->probe_port = static_cast<int>(port);
-  n->probe_path = url.substr(slash);
+  *host = url.substr(scheme.size(), host_end - scheme.size());
+  *port = static_cast<int>(number);
+  *path = url.substr(slash);
+  return true;
+}
+
+bool SplitProbeUrl(const std::string& url, NginxConfig* n) {
+  return SplitUrl(url, &n->probe_host, &n->probe_port, &n->probe_path);
+}
+
+// 127.0.0.0/8 or ::1, written as numbers.
+bool IsLoopbackHost(const std::string& host) {
+  unsigned char a[16];
+  if (inet_pton(AF_INET, host.c_str(), a) == 1) return a[0] == 127;
+  return host == "::1" || host == "[::1]";
+}
+
+bool IsTokenOf(const std::string& s, const char* extra) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && !std::strchr(extra, c))
+      return false;
+  return true;
+}
+
+// nginx.lua (only with nginx.switch: lua).
+bool ParseLua(YamlParser* p, const YamlSection& nginx, NginxConfig* n) {
+  const YamlField* field = nginx.Find("lua");
+  if (field && n->switch_kind != SwitchKind::kLua)
+    return p->Fail(LineOf(field->key, nginx.line), nginx.Key("lua"),
+                   "only used with nginx.switch: lua");
+  if (n->switch_kind != SwitchKind::kLua) return true;
+  LuaSwitchConfig& c = n->lua;
+  c.control_url = "http://" + n->probe_host + ":" +
+                  std::to_string(n->probe_port) + "/__bgctl/split";
+  YamlSection s;
+  if (!p->Sub(nginx, "lua", false,
+              {"control_url", "preview_header", "sticky_cookie"}, &s) ||
+      !p->String(s, "control_url", false, &c.control_url) ||
+      !p->String(s, "preview_header", false, &c.preview_header) ||
+      !p->String(s, "sticky_cookie", false, &c.sticky_cookie))
+    return false;
+  auto fail = [&](const char* key, const std::string& problem) {
+    const YamlField* f = s.Find(key);
+    return f ? p->Fail(p->ValueLine(*f), s.Key(key), problem)
+             : p->Fail(LineOf(nginx.Find("probe_url")->key, nginx.line),
+                       nginx.Key("probe_url"), problem);
+  };
+  if (!SplitUrl(c.control_url, &c.control_host, &c.control_port,
+                &c.control_path))
+    return fail("control_url", "bad URL \"" + c.control_url +
+                                   "\": expected http://HOST:PORT/PATH");
+  if (!IsLoopbackHost(c.control_host))
+    return fail("control_url",
+                "host \"" + c.control_host +
+                    "\" is not a loopback address (127.0.0.1 or ::1): the "
+                    "control location must never be reachable from outside");
+  if (c.preview_header == "none") c.preview_header.clear();
+  if (!c.preview_header.empty() && !IsTokenOf(c.preview_header, "-"))
+    return fail("preview_header",
+                "invalid header name \"" + c.preview_header +
+                    "\": use 1-64 characters of A-Z a-z 0-9 - (or none)");
+  if (!c.sticky_cookie.empty() && !IsTokenOf(c.sticky_cookie, "_-"))
+    return fail("sticky_cookie",
+                "invalid cookie name \"" + c.sticky_cookie +
+                    "\": use 1-64 characters of A-Z a-z 0-9 _ -");
   return true;
 }
 
@@ -74,7 +139,7 @@ bool ParseNginx(YamlParser* p, const YamlSection& top, NginxConfig* n) {
   YamlSection s;
   if (!p->Sub(top, "nginx", true,
               {"upstream_file", "upstream_name", "test_command",
-               "reload_command", "access_log", "probe_url", "switch"},
+               "reload_command", "access_log", "probe_url", "switch", "lua"},
               &s))
     return false;
   std::string kind = "reload";
@@ -97,7 +162,7 @@ bool ParseNginx(YamlParser* p, const YamlSection& top, NginxConfig* n) {
     return p->Fail(
         p->ValueLine(*s.Find("probe_url")), s.Key("probe_url"),
         "bad URL \"" + n->probe_url + "\": expected http://HOST:PORT/PATH");
-  return true;
+  return ParseLua(p, s, n);
 }
 
 bool ParseSlots(YamlParser* p, const YamlSection& top, Config* c) {

@@ -15,8 +15,26 @@ namespace bgctl {
 // module without a reload.
 enum class SwitchKind { kReload, kLua };
 
+// nginx.lua: the lua switch's keys (only with nginx.switch: lua).
+struct LuaSwitchConfig {
+  // The loopback-only location that takes pushed splits (GET: the split
+  // served now). Default: probe_url's host and port, path /__bgctl/split.
+  std::string control_url;
+  // control_url split up by LoadConfig.
+  std::string control_host;
+  int control_port = 0;
+  std::string control_path;
+  // The request header that pins a request to the canary ("always") or to
+  // stable ("never") whatever the weight; "" (`preview_header: none`): off.
+  std::string preview_header = "X-Canary";
+  // The cookie that keeps a user the canary served on it for the rest of
+  // the rollout (its value is the rollout's id); "": off.
+  std::string sticky_cookie;
+};
+
 struct NginxConfig {
   SwitchKind switch_kind = SwitchKind::kReload;
+  LuaSwitchConfig lua;        // with switch_kind == kLua
   std::string upstream_file;  // absolute after loading
   std::string upstream_name;
   std::vector<std::string> test_command;    // run in Config::dir

@@ -36,6 +36,7 @@
 
 #include "controller/config.h"
 #include "controller/env.h"
+#include "controller/http_post.h"
 #include "controller/sockets.h"
 #include "controller/traffic_switch.h"
 
@@ -431,25 +432,49 @@ class FakeProcessRunner : public ProcessRunner {
 
 // Answers GET per port and path (the host is recorded, not matched). A
 // route answers with its handler; a port+path without a route fails with
-// "connection refused".
-class FakeHttpProbe : public HttpProbe {
+// "connection refused". POST has its own routes (RoutePost), with the body.
+class FakeHttpProbe : public HttpProbe, public HttpPoster {
  public:
   using Handler = std::function<bool(HttpResponse* out, std::string* err)>;
+  using PostHandler = std::function<bool(const std::string& body,
+                                         HttpResponse* out, std::string* err)>;
   struct Call {
     std::string host;
     int port = 0;
     std::string path;
     int64_t timeout_ms = 0;
     int64_t at_ms = 0;  // the clock when it was asked (0 without a clock)
+    std::string method = "GET";
+    std::string body;  // of a POST
   };
+
+  bool Post(const std::string& host, int port, const std::string& path,
+            const std::string& body, int64_t timeout_ms, HttpResponse* out,
+            std::string* err) override {
+    calls_.push_back({host, port, path, timeout_ms,
+                      clock_ ? clock_->NowMs() : 0, "POST", body});
+    auto it = post_routes_.find({port, path});
+    if (it == post_routes_.end()) {
+      *err = "POST http://" + host + ":" + std::to_string(port) + path +
+             ": connection refused";
+      return false;
+    }
+    return it->second(body, out, err);
+  }
+  void RoutePost(int port, const std::string& path, PostHandler h) {
+    post_routes_[{port, path}] = std::move(h);
+  }
+  void UnroutePost(int port, const std::string& path) {
+    post_routes_.erase({port, path});
+  }
 
   // With a clock, answers may take time (Answer::latency_ms).
   explicit FakeHttpProbe(FakeClock* clock = nullptr) : clock_(clock) {}
 
   bool Get(const std::string& host, int port, const std::string& path,
            int64_t timeout_ms, HttpResponse* out, std::string* err) override {
-    calls_.push_back(
-        {host, port, path, timeout_ms, clock_ ? clock_->NowMs() : 0});
+    calls_.push_back({host, port, path, timeout_ms,
+                      clock_ ? clock_->NowMs() : 0, "GET", ""});
     auto it = routes_.find({port, path});
     bool ok = false;
     if (it == routes_.end()) {
@@ -510,7 +535,7 @@ class FakeHttpProbe : public HttpProbe {
   int Count(int port, const std::string& path) const {
     int n = 0;
     for (const Call& c : calls_)
-      if (c.port == port && c.path == path) ++n;
+      if (c.port == port && c.path == path && c.method == "GET") ++n;
     return n;
   }
   const std::vector<Call>& calls() const { return calls_; }
@@ -518,6 +543,7 @@ class FakeHttpProbe : public HttpProbe {
  private:
   FakeClock* clock_;
   std::map<std::pair<int, std::string>, Handler> routes_;
+  std::map<std::pair<int, std::string>, PostHandler> post_routes_;
   std::vector<Call> calls_;
 };
 

@@ -7,10 +7,10 @@
 // connect is immediate, so a probe ends within about timeout_ms unless the
 // server trickles its answer.
 //
-// Errors read "GET http://HOST:PORT/PATH: REASON", REASON being the system's
-// text for a refused or failed connect ("Connection refused"; learnt from a
-// second, raw connect attempt made only after httplib's failed),
-// "timed out after Nms", or httplib's error name.
+// Post works the same way. Errors read "GET http://HOST:PORT/PATH: REASON",
+// REASON being the system's text for a refused or failed connect ("Connection
+// refused"; learnt from a second, raw connect attempt made only after httplib's
+// failed), "timed out after Nms", or httplib's error name.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <httplib.h>
@@ -26,6 +26,7 @@
 #include <exception>
 
 #include "controller/env.h"
+#include "controller/http_post.h"
 
 namespace bgctl {
 
@@ -93,12 +94,24 @@ std::string DescribeError(httplib::Error error, const std::string& host,
   }
 }
 
-class RealHttpProbeImpl : public HttpProbe {
+class RealHttpProbeImpl : public HttpProbe, public HttpPoster {
  public:
   bool Get(const std::string& host, int port, const std::string& path,
            int64_t timeout_ms, HttpResponse* out, std::string* err) override {
+    return Send("GET", host, port, path, "", timeout_ms, out, err);
+  }
+  bool Post(const std::string& host, int port, const std::string& path,
+            const std::string& body, int64_t timeout_ms, HttpResponse* out,
+            std::string* err) override {
+    return Send("POST", host, port, path, body, timeout_ms, out, err);
+  }
+
+ private:
+  bool Send(const std::string& method, const std::string& host, int port,
+            const std::string& path, const std::string& body,
+            int64_t timeout_ms, HttpResponse* out, std::string* err) {
     std::string what =
-        "GET http://" + host + ":" + std::to_string(port) + path + ": ";
+        method + " http://" + host + ":" + std::to_string(port) + path + ": ";
     if (timeout_ms < 1) timeout_ms = 1;
     time_t sec = static_cast<time_t>(timeout_ms / 1000);
     time_t usec = static_cast<time_t>((timeout_ms % 1000) * 1000);
@@ -109,7 +122,9 @@ class RealHttpProbeImpl : public HttpProbe {
       client.set_connection_timeout(sec, usec);
       client.set_read_timeout(sec, usec);
       client.set_write_timeout(sec, usec);
-      httplib::Result res = client.Get(path);
+      httplib::Result res = method == "POST"
+                                ? client.Post(path, body, "text/plain")
+                                : client.Get(path);
       if (!res) {
         int64_t elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - start)
@@ -130,9 +145,15 @@ class RealHttpProbeImpl : public HttpProbe {
 
 }  // namespace
 
-HttpProbe* RealHttpProbe() {
-  static HttpProbe* probe = new RealHttpProbeImpl();
-  return probe;
+namespace {
+RealHttpProbeImpl* TheRealHttp() {
+  static RealHttpProbeImpl* http = new RealHttpProbeImpl();
+  return http;
 }
+}  // namespace
+
+HttpProbe* RealHttpProbe() { return TheRealHttp(); }
+
+HttpPoster* RealHttpPoster() { return TheRealHttp(); }
 
 }  // namespace bgctl

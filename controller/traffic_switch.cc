@@ -1,5 +1,6 @@
 #include "controller/traffic_switch.h"
 
+#include "controller/lua_switch.h"
 #include "controller/reload_switch.h"
 
 namespace bgctl {
@@ -22,7 +23,7 @@ std::unique_ptr<TrafficSwitch> MakeTrafficSwitch(const Config& config,
     case SwitchKind::kReload:
       break;
     case SwitchKind::kLua:
-      return nullptr;  // lua_switch.cc is not built yet
+      return std::make_unique<LuaSwitch>(config.nginx, env, RealHttpPoster());
   }
   return std::make_unique<ReloadSwitch>(config.nginx, config.dir, env);
 }

@@ -7,7 +7,23 @@
 #   3. deploys a bad v3 (30% of its answers are 500) and watches bgctl roll
 #      it back by itself,
 #   4. shows status and history, and stops everything it started.
+#
+#   scripts/demo.sh [--switch reload|lua]
+#
+# --switch lua tells the same story on nginx.switch: lua (nginx's Lua module,
+# no reload, client keep-alive on, every load client on keep-alive); the
+# default is the reload switch.
 set -euo pipefail
+switch=reload
+if [ $# -ge 1 ]; then
+  if [ $# -ne 2 ] || [ "$1" != --switch ] || { [ "$2" != reload ] && [ "$2" != lua ]; }; then
+    echo "usage: $0 [--switch reload|lua]" >&2
+    exit 2
+  fi
+  switch=$2
+fi
+keep_alive_share=0.5
+[ "$switch" = lua ] && keep_alive_share=1
 cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/build.sh bgctl backend-sample load_client
@@ -19,7 +35,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 nginx_port=$(free_port) blue=$(free_port) green=$(free_port)
 while [ "$green" = "$blue" ]; do green=$(free_port); done
 
-scripts/nginx-prefix.sh "$run/nginx" "$nginx_port" demo_backend "$blue"
+scripts/nginx-prefix.sh --switch "$switch" "$run/nginx" "$nginx_port" demo_backend "$blue"
 nginx_pids=()
 cleanup() {
   set +e
@@ -50,6 +66,7 @@ nginx:
   reload_command: [/usr/sbin/nginx, -s, reload, -p, nginx, -c, nginx.conf, -e, stderr]
   access_log: nginx/logs/access.log
   probe_url: http://127.0.0.1:$nginx_port/__bgctl/generation
+  switch: $switch
 slots:
   blue:  {port: $blue}
   green: {port: $green}
@@ -75,21 +92,26 @@ write_config "$run/bgctl.yaml" ""
 write_config "$run/bgctl-bad.yaml" ", --error-rate, \"0.3\""
 bgctl="$root/build/bgctl"
 
-echo "== nginx on 127.0.0.1:$nginx_port; slots blue=$blue green=$green"
+echo "== nginx ($switch switch) on 127.0.0.1:$nginx_port; slots blue=$blue green=$green"
+nginx_master=$(cat "$run/nginx/logs/nginx.pid")
 echo "== 1. first deploy: v1"
 "$bgctl" -c "$run/bgctl.yaml" deploy --version v1
 
-echo "== 2. deploy v2 under load (build/bench/load_client: 4 clients, 200 req/s through nginx)"
+echo "== 2. deploy v2 under load (build/bench/load_client: 4 clients, keep-alive share $keep_alive_share, 200 req/s through nginx)"
+workers_before=$(pgrep -P "$nginx_master" | sort | tr '\n' ' ')
 "$root/build/bench/load_client" --port "$nginx_port" --seconds 12 --connections 4 --rate 200 --post-share 0.2 \
+  --keep-alive-share "$keep_alive_share" \
   >"$run/load.txt" &
 load_pid=$!
 sleep 0.5
 "$bgctl" -c "$run/bgctl.yaml" deploy --version v2
 wait "$load_pid"; load_pid=
 cat "$run/load.txt"
+echo "nginx workers before: $workers_before; after: $(pgrep -P "$nginx_master" | sort | tr '\n' ' ')"
 
 echo "== 3. deploy a bad v3 (30% errors): bgctl rolls it back by itself"
 "$root/build/bench/load_client" --port "$nginx_port" --seconds 8 --connections 4 --rate 200 --post-share 0.2 \
+  --keep-alive-share "$keep_alive_share" \
   >"$run/load-bad.txt" &
 load_pid=$!
 set +e

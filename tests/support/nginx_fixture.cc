@@ -87,8 +87,21 @@ NginxFixture::NginxFixture() : prefix_(dir_.path()) {}
 
 NginxFixture::~NginxFixture() { Stop(); }
 
+bool NginxFixture::LuaAvailable(std::string* why) {
+  for (const char* path : {"/usr/lib/nginx/modules/ndk_http_module.so",
+                           "/usr/lib/nginx/modules/ngx_http_lua_module.so",
+                           "/usr/share/lua/5.1/resty/core.lua"}) {
+    if (access(path, R_OK) != 0) {
+      *why = std::string(path) +
+             " is missing (install libnginx-mod-http-lua and lua-resty-core)";
+      return false;
+    }
+  }
+  return true;
+}
+
 bool NginxFixture::Start(const std::string& upstream_name, int initial_port,
-                         std::string* err) {
+                         std::string* err, bool lua_switch) {
   if (!dir_.ok()) {
     *err = "cannot create a temporary folder";
     return false;
@@ -100,11 +113,13 @@ bool NginxFixture::Start(const std::string& upstream_name, int initial_port,
       return false;
     }
     std::string output;
-    int code = RunToCompletion(
-        {"/bin/bash",
-         std::string(BGCTL_SOURCE_DIR) + "/scripts/nginx-prefix.sh", prefix_,
-         std::to_string(port_), upstream_name, std::to_string(initial_port)},
-        prefix_ + "/prefix-script.out", &output);
+    std::vector<std::string> argv = {
+        "/bin/bash",
+        std::string(BGCTL_SOURCE_DIR) + "/scripts/nginx-prefix.sh"};
+    if (lua_switch) argv.insert(argv.end(), {"--switch", "lua"});
+    argv.insert(argv.end(), {prefix_, std::to_string(port_), upstream_name,
+                             std::to_string(initial_port)});
+    int code = RunToCompletion(argv, prefix_ + "/prefix-script.out", &output);
     if (code != 0) {
       *err = "scripts/nginx-prefix.sh exited with " + std::to_string(code) +
              ": " + output;
@@ -214,6 +229,10 @@ bool NginxFixture::Restart(std::string* err) {
 
 std::string NginxFixture::probe_url() const {
   return "http://127.0.0.1:" + std::to_string(port_) + "/__bgctl/generation";
+}
+
+std::string NginxFixture::control_url() const {
+  return "http://127.0.0.1:" + std::to_string(port_) + "/__bgctl/split";
 }
 
 std::vector<std::string> NginxFixture::test_command() const {

@@ -34,13 +34,20 @@ class NginxFixture {
   // file, which it does after binding its port. If the free port it picked was
   // taken in the meantime it retries with another, up to 3 times. Returns false
   // with *err (nginx's output) when nginx does not start. Call once.
+  // With `lua_switch` the prefix is rendered for nginx.switch: lua
+  // (`scripts/nginx-prefix.sh --switch lua`: the Lua module, client
+  // keep-alive on, the control location at control_url()).
   bool Start(const std::string& upstream_name, int initial_port,
-             std::string* err);
+             std::string* err, bool lua_switch = false);
   // Like Start, but with a configuration of the test's own, as a user has
   // one: `write(port)` writes nginx_conf() (and what it includes) for a
   // server on 127.0.0.1:port; prefix()/logs and prefix()/tmp exist. False
   // with *err when `write` fails or nginx does not start. Call once.
   bool StartWith(const std::function<bool(int port)>& write, std::string* err);
+  // True when this machine has what the lua switch needs (Debian's
+  // libnginx-mod-http-lua and lua-resty-core); otherwise *why says what is
+  // missing.
+  static bool LuaAvailable(std::string* why);
 
   // Fast shutdown: SIGTERM to the master, which stops its workers; after
   // 5 s SIGKILL to the whole process group. Reaps the master. Idempotent.
@@ -64,6 +71,7 @@ class NginxFixture {
   std::string access_log_path() const { return prefix_ + "/logs/access.log"; }
   std::string error_log_path() const { return prefix_ + "/logs/error.log"; }
   std::string probe_url() const;
+  std::string control_url() const;  // the lua switch's control location
 
   // argv with absolute paths, for bgctl configs and Nginx.
   std::vector<std::string> test_command() const;

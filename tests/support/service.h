@@ -35,6 +35,11 @@ struct ServiceOptions {
   std::string keep_previous = "0s";
   std::string hooks = "{timeout: 5s}";
   std::string extra_yaml;  // appended to bgctl.yaml, e.g. "metrics: {...}\n"
+  // nginx.switch: "reload" (the shipped nginx.conf) or "lua" (the lua one,
+  // client keep-alive on); with lua, `lua` is nginx.lua's flow map, e.g.
+  // "{sticky_cookie: bgctl_canary}" ("" for none).
+  std::string nginx_switch = "reload";
+  std::string lua;
 };
 
 class Service {

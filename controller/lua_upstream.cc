@@ -1,0 +1,99 @@
+#include "controller/lua_upstream.h"
+
+#include <cctype>
+
+#include "controller/upstream_file.h"
+
+namespace bgctl {
+
+namespace {
+
+const char kBalancerLine[] =
+    "    balancer_by_lua_block { require(\"bgctl\").balance() }\n";
+
+std::string Endpoints(const std::vector<Endpoint>& side) {
+  std::string out;
+  for (const Endpoint& e : side) {
+    bool v6 = e.host.find(':') != std::string::npos;
+    out += (out.empty() ? "" : ",") + (v6 ? "[" + e.host + "]" : e.host) + ":" +
+           std::to_string(e.port);
+  }
+  return out;
+}
+
+bool IsToken(const std::string& s, const char* extra, bool may_be_empty) {
+  if (s.empty()) return may_be_empty;
+  if (s.size() > 64) return false;
+  for (char c : s) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c));
+    for (const char* x = extra; *x && !ok; ++x) ok = c == *x;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Puts the balancer line right after "upstream NAME {", before keepalive
+// (nginx wants balancer_by_lua_block first).
+std::string WithBalancer(const std::string& text,
+                         const std::string& upstream_name) {
+  std::string open = "upstream " + upstream_name + " {\n";
+  size_t at = text.find(open);
+  if (at == std::string::npos) return text;
+  std::string out = text;
+  out.insert(at + open.size(), kBalancerLine);
+  return out;
+}
+
+std::string SplitMap(const std::string& line) {
+  return "map $host $bgctl_split {\n    default \"" + line + "\";\n}\n";
+}
+
+}  // namespace
+
+std::string LuaSplitLine(const TrafficSplit& split,
+                         const LuaSwitchConfig& lua) {
+  return "gen=" + std::to_string(split.generation) +
+         ";w=" + std::to_string(EffectiveCanaryWeight(split)) +
+         ";id=" + split.rollout_id + ";stable=" + Endpoints(split.stable) +
+         ";canary=" + Endpoints(split.canary) +
+         ";preview=" + lua.preview_header + ";sticky=" + lua.sticky_cookie;
+}
+
+bool CheckLuaSplit(const TrafficSplit& split, const LuaSwitchConfig& lua,
+                   std::string* err) {
+  if (!CheckServers(ServersFor(split), err)) return false;
+  for (const auto* side : {&split.stable, &split.canary}) {
+    std::vector<UpstreamServer> servers;
+    for (const Endpoint& e : *side) servers.push_back({e.port, 1, e.host});
+    if (!servers.empty() && !CheckServers(servers, err)) return false;
+  }
+  if (!IsToken(split.rollout_id, "._-", true)) {
+    *err = "invalid split: rollout id \"" + split.rollout_id +
+           "\" (use 1-64 characters of A-Z a-z 0-9 . _ -)";
+    return false;
+  }
+  if (!IsToken(lua.preview_header, "-", true) ||
+      !IsToken(lua.sticky_cookie, "_-", true)) {
+    *err = "invalid split: preview header \"" + lua.preview_header +
+           "\" or sticky cookie \"" + lua.sticky_cookie + "\"";
+    return false;
+  }
+  return true;
+}
+
+std::string RenderLuaUpstream(const std::string& upstream_name,
+                              const TrafficSplit& split,
+                              const LuaSwitchConfig& lua) {
+  std::string text =
+      RenderUpstream(upstream_name, ServersFor(split), split.generation);
+  return WithBalancer(text, upstream_name) + SplitMap(LuaSplitLine(split, lua));
+}
+
+std::string RenderLuaPlaceholderUpstream(const std::string& upstream_name,
+                                         int port) {
+  return WithBalancer(RenderPlaceholderUpstream(upstream_name, port),
+                      upstream_name) +
+         SplitMap("");
+}
+
+}  // namespace bgctl
