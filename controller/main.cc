@@ -91,6 +91,8 @@ std::string ExitCodesHelp() {
       "  bgctl.yaml (-c); `bgctl validate` checks it and the live nginx, and\n"
       "  prints how the canary will be judged. The choices:\n"
       "  nginx.switch            reload (any nginx) | lua (no reload)\n"
+      "  nginx.lua               control_url, preview_header, sticky_cookie\n"
+      "                          (lua switch)\n"
       "  backend.runner          process | systemd (each slot a unit)\n"
       "  rollout.analysis.method sequential (alpha, error_margin,\n"
       "                          latency_margin) | windows\n"
