@@ -360,7 +360,8 @@ int CmdValidate(const CommandLine& cl) {
   std::string dir = tmpl;
   std::string upstream =
       RenderUpstream(cfg.nginx.upstream_name,
-                     ServersForSplit(cfg.blue_port, cfg.green_port, 50), 1);
+                     ServersForSplit(cfg.blue_port, cfg.green_port, 50), 1,
+                     cfg.nginx.upstream_keepalive);
   bool ok = s.env.fs->WriteFileAtomic(dir + "/upstream.conf", upstream, &err) &&
             s.env.fs->WriteFileAtomic(dir + "/nginx.conf",
                                       ValidationConf(dir, cfg), &err);

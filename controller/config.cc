@@ -139,8 +139,12 @@ bool ParseNginx(YamlParser* p, const YamlSection& top, NginxConfig* n) {
   YamlSection s;
   if (!p->Sub(top, "nginx", true,
               {"upstream_file", "upstream_name", "test_command",
-               "reload_command", "access_log", "probe_url", "switch", "lua"},
+               "reload_command", "access_log", "probe_url", "switch", "lua",
+               "upstream_keepalive"},
               &s))
+    return false;
+  if (!p->Int(s, "upstream_keepalive", false, 0, 10000,
+              &n->upstream_keepalive))
     return false;
   std::string kind = "reload";
   if (!p->Choice(s, "switch", {"reload", "lua"}, &kind)) return false;

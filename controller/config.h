@@ -41,6 +41,11 @@ struct NginxConfig {
   std::vector<std::string> reload_command;  // run in Config::dir
   std::string access_log;                   // absolute after loading
   std::string probe_url;                    // http://HOST:PORT/PATH
+  // nginx.upstream_keepalive: the `keepalive N` bgctl writes into the
+  // upstream; 0 (the default) writes none. Off unless asked because it is
+  // safe only when every location that proxies to the upstream speaks
+  // HTTP/1.1 with an empty Connection header (upstream_file.h).
+  int upstream_keepalive = 0;
   // probe_url split up by LoadConfig.
   std::string probe_host;
   int probe_port = 0;

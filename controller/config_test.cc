@@ -74,6 +74,7 @@ TEST_CASE("a config with only the required keys gets the documented defaults",
   CHECK(c.nginx.probe_host == "127.0.0.1");
   CHECK(c.nginx.probe_port == 8080);
   CHECK(c.nginx.probe_path == "/__bgctl/generation");
+  CHECK(c.nginx.upstream_keepalive == 0);
   CHECK(c.blue_port == 8081);
   CHECK(c.green_port == 8082);
   CHECK(c.backend.command ==
@@ -595,4 +596,22 @@ TEST_CASE(
   CHECK(ErrorOf(std::string(kMinimal) +
                 "metrics:\n  textfile: a.prom\n  port: 9100\n")
             .rfind("bgctl.yaml:16: metrics.port: ", 0) == 0);
+}
+
+TEST_CASE(
+    "nginx.upstream_keepalive is off by default, read when set, and a bad "
+    "value names its file, line and key",
+    "[config]") {
+  const std::string key = "  upstream_name: demo_backend\n";
+  Config c;
+  std::string err;
+  REQUIRE(bgctl::ParseConfig(
+      With(key, key + "  upstream_keepalive: 32\n"), "bgctl.yaml", &c, &err));
+  CHECK(c.nginx.upstream_keepalive == 32);
+  CHECK(ErrorOf(With(key, key + "  upstream_keepalive: -1\n")) ==
+        "bgctl.yaml:5: nginx.upstream_keepalive: must be between 0 and 10000");
+  CHECK(ErrorOf(With(key, key + "  upstream_keepalive: yes\n")) ==
+        "bgctl.yaml:5: nginx.upstream_keepalive: expected an integer");
+  CHECK(ErrorOf(With(key, key + "  upstream_keepalive: 10001\n")) ==
+        "bgctl.yaml:5: nginx.upstream_keepalive: must be between 0 and 10000");
 }

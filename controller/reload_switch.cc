@@ -119,7 +119,8 @@ bool ReloadSwitch::Install(const std::vector<UpstreamServer>& servers,
   if (had_previous && !env_.fs->ReadFile(path, &previous, err)) return false;
 
   // A failed atomic write leaves the previous file as it was.
-  std::string text = RenderUpstream(cfg_.upstream_name, servers, generation);
+  std::string text = RenderUpstream(cfg_.upstream_name, servers, generation,
+                                    cfg_.upstream_keepalive);
   if (!env_.fs->WriteFileAtomic(path, text, err)) return false;
   Failpoint("upstream-written");
   if (!RunChecked(cfg_.test_command, "nginx config test", err)) {

@@ -126,15 +126,17 @@ bool CheckServers(const std::vector<UpstreamServer>& servers,
 
 std::string RenderUpstream(const std::string& upstream_name,
                            const std::vector<UpstreamServer>& servers,
-                           uint64_t generation) {
+                           uint64_t generation, int keepalive) {
   std::string text = Header(generation);
   text += "upstream " + upstream_name + " {\n";
   text += "    zone " + upstream_name + " 64k;\n";
   for (const UpstreamServer& s : servers) {
     text += "    server " + Address(s) + " weight=" + std::to_string(s.weight) +
-            ";\n";
+            " max_fails=0;\n";
   }
-  text += "    keepalive 32;\n}\n";
+  if (keepalive > 0)
+    text += "    keepalive " + std::to_string(keepalive) + ";\n";
+  text += "}\n";
   text += GenerationMap(generation);
   return text;
 }
@@ -145,7 +147,7 @@ std::string RenderPlaceholderUpstream(const std::string& upstream_name,
   text += "upstream " + upstream_name + " {\n";
   text += "    zone " + upstream_name + " 64k;\n";
   text += "    server 127.0.0.1:" + std::to_string(port) + " down;\n";
-  text += "    keepalive 32;\n}\n";
+  text += "}\n";
   text += GenerationMap(0);
   return text;
 }

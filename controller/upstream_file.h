@@ -13,7 +13,7 @@
 
 namespace bgctl {
 
-// One `server HOST:PORT weight=W;` line.
+// One `server HOST:PORT weight=W max_fails=0;` line.
 struct UpstreamServer {
   int port = 0;
   int weight = 0;                  // 1..100
@@ -40,20 +40,29 @@ bool CheckServers(const std::vector<UpstreamServer>& servers, std::string* err);
 //   # written by bgctl, generation N; do not edit
 //   upstream NAME {
 //       zone NAME 64k;
-//       server HOST:PORT weight=W;    (one line per server, in order)
-//       keepalive 32;
+//       server HOST:PORT weight=W max_fails=0;  (one per server, in order)
+//       keepalive K;                            (only when keepalive K > 0)
 //   }
 //   map $host $bgctl_generation {
 //       default "N";
 //   }
+// `max_fails=0` turns nginx's passive failure marking off: with nginx's
+// default (max_fails=1 fail_timeout=10s) one failed request to a server
+// sends its whole share to the other side for 10 s, so the split would no
+// longer be the one bgctl chose and judges; bgctl checks health itself.
+// `keepalive` (nginx.upstream_keepalive) is written only when asked: it
+// needs `proxy_http_version 1.1; proxy_set_header Connection "";` in every
+// location that proxies to the upstream (bgctl validate checks it), and
+// without them nginx marks servers failed and answers 502.
 // Precondition: CheckServers(servers).
 std::string RenderUpstream(const std::string& upstream_name,
                            const std::vector<UpstreamServer>& servers,
-                           uint64_t generation);
+                           uint64_t generation, int keepalive = 0);
 
 // The placeholder upstream file for before the first deploy: generation 0,
 // one server 127.0.0.1:PORT marked `down` (nginx answers 502 without
-// connecting). scripts/nginx-prefix.sh writes exactly this text.
+// connecting), no keepalive. scripts/nginx-prefix.sh writes exactly this
+// text.
 std::string RenderPlaceholderUpstream(const std::string& upstream_name,
                                       int port);
 

@@ -14,8 +14,8 @@ std::string Describe(const std::vector<UpstreamServer>& servers) {
 }
 
 TEST_CASE(
-    "the upstream file renders servers in order with zone, keepalive "
-    "and the generation map",
+    "the upstream file renders servers in order with zone, passive failure "
+    "marking off, no keepalive unless asked, and the generation map",
     "[upstream_file]") {
   std::string text =
       RenderUpstream("demo_backend", {{8081, 90}, {8082, 10}}, 7);
@@ -23,13 +23,37 @@ TEST_CASE(
         "# written by bgctl, generation 7; do not edit\n"
         "upstream demo_backend {\n"
         "    zone demo_backend 64k;\n"
-        "    server 127.0.0.1:8081 weight=90;\n"
-        "    server 127.0.0.1:8082 weight=10;\n"
-        "    keepalive 32;\n"
+        "    server 127.0.0.1:8081 weight=90 max_fails=0;\n"
+        "    server 127.0.0.1:8082 weight=10 max_fails=0;\n"
         "}\n"
         "map $host $bgctl_generation {\n"
         "    default \"7\";\n"
         "}\n");
+  CHECK(RenderUpstream("demo_backend", {{8081, 90}, {8082, 10}}, 7, 0) ==
+        text);
+}
+
+TEST_CASE(
+    "the upstream file holds keepalive N after the servers when "
+    "nginx.upstream_keepalive is N",
+    "[upstream_file]") {
+  CHECK(RenderUpstream("demo_backend", {{8081, 100}}, 3, 32) ==
+        "# written by bgctl, generation 3; do not edit\n"
+        "upstream demo_backend {\n"
+        "    zone demo_backend 64k;\n"
+        "    server 127.0.0.1:8081 weight=100 max_fails=0;\n"
+        "    keepalive 32;\n"
+        "}\n"
+        "map $host $bgctl_generation {\n"
+        "    default \"3\";\n"
+        "}\n");
+  UpstreamFileContents c;
+  std::string err;
+  REQUIRE(ParseUpstreamFile(
+      RenderUpstream("demo_backend", {{8081, 60}, {8082, 40}}, 4, 8),
+      "demo_backend", &c, &err));
+  CHECK(c.generation == 4);
+  CHECK(Describe(c.servers) == "8081@60 8082@40 ");
 }
 
 TEST_CASE("the placeholder upstream is generation 0 with its only server down",
@@ -39,7 +63,6 @@ TEST_CASE("the placeholder upstream is generation 0 with its only server down",
         "upstream svc {\n"
         "    zone svc 64k;\n"
         "    server 127.0.0.1:9001 down;\n"
-        "    keepalive 32;\n"
         "}\n"
         "map $host $bgctl_generation {\n"
         "    default \"0\";\n"
@@ -68,8 +91,9 @@ TEST_CASE(
   split.canary_weight = 25;
   CHECK(Describe(ServersFor(split)) == "8081@75 9001@75 8082@25 ");
   CHECK(RenderUpstream("u", ServersFor(split), 3)
-            .find("    server 10.0.0.2:9001 weight=75;\n"
-                  "    server [::1]:8082 weight=25;\n") != std::string::npos);
+            .find("    server 10.0.0.2:9001 weight=75 max_fails=0;\n"
+                  "    server [::1]:8082 weight=25 max_fails=0;\n") !=
+        std::string::npos);
   split.canary.clear();
   CHECK(EffectiveCanaryWeight(split) == 0);
   split.canary = {{"127.0.0.1", 8082}};

@@ -16,7 +16,7 @@
 # nginx can start before the first deploy; until then the service answers 502.
 # After that bgctl owns upstream.conf and this script never touches it.
 # The placeholder's text is exactly what RenderPlaceholderUpstream() in
-# controller/nginx.cc renders (tests/nginx_e2e_test.cc checks it).
+# controller/upstream_file.cc renders (tests/nginx_e2e_test.cc checks it).
 set -euo pipefail
 
 usage() {
@@ -88,7 +88,6 @@ elif [ ! -e "$prefix/upstream.conf" ]; then
 upstream $upstream_name {
     zone $upstream_name 64k;
     server 127.0.0.1:$initial_port down;
-    keepalive 32;
 }
 map \$host \$bgctl_generation {
     default "0";
