@@ -2,10 +2,11 @@
 // failed responses users see meanwhile, at several request rates.
 //
 //   build/bench/bad_canary [--runs 3] [--rates 200:10,1000:10,2000:10,400:50]
-//                          [--method windows|sequential]
+//                          [--method windows|sequential] [--switch reload]
 //
 // Each run starts one service (real nginx from nginx/, backend-sample,
-// tests/support/service.h) and deploys v1 as stable. Then, for each
+// tests/support/service.h) on the traffic switch --switch (nginx.switch, one
+// of BgctlSwitches() in bench_util.h) and deploys v1 as stable. Then, for each
 // RATE:WEIGHT pair, it sends RATE req/s through nginx (half the threads
 // keep-alive, half fresh connections; 20% POST) and deploys a bad canary with
 // a second config file: backend-sample --error-rate 0.3, steps
@@ -241,6 +242,10 @@ int main(int argc, char** argv) {
   app.add_option("--rates", rates_text,
                  "RATE:WEIGHT pairs: total req/s and canary weight in %")
       ->capture_default_str();
+  std::string switch_name = "reload";
+  app.add_option("--switch", switch_name, "nginx.switch to run bgctl on")
+      ->check(CLI::IsMember(BgctlSwitches()))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   std::vector<RatePoint> points;
   if (!ParseRates(rates_text, &points)) {
@@ -252,8 +257,8 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "bad_canary: canary backend-sample --error-rate %.1f; analysis "
-      "%s; %d run(s)\n",
-      kErrorRate, Analysis(method).c_str(), runs);
+      "%s; switch %s; %d run(s)\n",
+      kErrorRate, Analysis(method).c_str(), switch_name.c_str(), runs);
   std::vector<std::vector<PointResult>> all(points.size());
   bool all_ok = true;
   int index = 0;
@@ -262,6 +267,7 @@ int main(int argc, char** argv) {
     Service svc;
     ServiceOptions good;
     good.analysis = Analysis(method);
+    UseSwitch(switch_name, /*client_keepalive=*/false, &good);
     std::string err;
     if (!svc.Start(good, &err)) {
       std::printf("cannot start nginx: %s\n", err.c_str());

@@ -229,6 +229,43 @@ inline std::vector<nlohmann::json> Events(const nlohmann::json& doc,
   return out;
 }
 
+// The traffic switches (nginx.switch) the deploy benchmarks run bgctl on,
+// in their rows' order. The one place that knows what a switch needs.
+inline const std::vector<std::string>& BgctlSwitches() {
+  static const std::vector<std::string> kSwitches = {"reload"};
+  return kSwitches;
+}
+
+// The shipped nginx.conf template rendered as scripts/nginx-prefix.sh does,
+// with nginx's default client keep-alive (75 s) instead of the shipped
+// `keepalive_timeout 0` when `client_keepalive`.
+inline std::string ShippedNginxConf(int port, const std::string& upstream,
+                                    bool client_keepalive) {
+  std::string text = testing::ReadWholeFile(std::string(BGCTL_SOURCE_DIR) +
+                                            "/nginx/nginx.conf.template");
+  auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos;
+         at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  };
+  replace_all("@LISTEN_PORT@", std::to_string(port));
+  replace_all("@UPSTREAM_NAME@", upstream);
+  if (client_keepalive)
+    replace_all("keepalive_timeout 0;", "keepalive_timeout 75s;");
+  return text;
+}
+
+// Sets up `o` for a bgctl service on `switch_name` (one of BgctlSwitches()),
+// with nginx's client keep-alive on or off.
+inline void UseSwitch(const std::string& switch_name, bool client_keepalive,
+                      testing::ServiceOptions* o) {
+  o->nginx_extra += "  switch: " + switch_name + "\n";
+  if (client_keepalive)
+    o->nginx_conf = [](int port) {
+      return ShippedNginxConf(port, "svc", true);
+    };
+}
+
 inline std::string Ratio(double a, double b) {
   if (b <= 0) return "n/a";
   char buf[32];

@@ -3,39 +3,51 @@
 // the bare commands a script would run.
 //
 //   build/bench/deploy_under_load [--rate 400] [--seconds 5] [--runs 3]
+//                                 [--mix both|mixed|keep-alive]
 //
-// Each run, in one process (this one sends the load through nginx):
-//  1. bgctl: a real nginx (nginx/ template), backend-sample, bgctl.yaml
-//     (tests/support/service.h). Deploys v1, then sends --rate req/s (half
-//     the threads keep-alive, half a fresh connection per request; 30% POST)
-//     for --seconds with no deploy (steady state), then `bgctl deploy` v2 and
-//     v3 (steps 10% 1s, 50% 1s, 100%) with --output json.
-//  2. The bare step (bench/bare_reload.h), under the same load on the same
-//     nginx, 10 times: write the upstream file (RenderUpstream), `nginx -t`,
-//     `nginx -s reload` (each run with posix_spawn + waitpid, as a shell
-//     would), poll the probe over a new connection every 5 ms. Three stopping
-//     points are timed in each iteration: the first answer of the new
-//     generation (what a naive script waits for, NOT safe: the old workers keep
-//     accepting for ~100 ms), the new generation answered continuously for 150
-//     ms, and the new generation answered after the old workers released the
-//     listening socket (/proc/PID/fd; the listener's inode is found over
-//     netlink first, and that time is added). A /proc/net/tcp read is timed for
-//     comparison. The p99 of requests started during bgctl's steps (weight
-//     event t_ms - reload_ms .. t_ms) and during the bare sequences is printed
-//     too.
+// Two client mixes, each against the nginx.conf it fits:
+//   mixed      half the threads keep-alive, half a fresh connection per
+//              request, 30% POST; the shipped nginx.conf (client keep-alive
+//              off, `keepalive_timeout 0`).
+//   keep-alive every thread keeps its connection, 30% POST; the shipped
+//              nginx.conf with nginx's default client keep-alive (75 s).
+// For each mix, each run has one row per bgctl switch (BgctlSwitches() in
+// bench_util.h) and one for the naive restart, in one process (this one
+// sends the load through nginx):
+//  1. bgctl on each switch: a real nginx (nginx/ template), backend-sample,
+//     bgctl.yaml (tests/support/service.h). Deploys v1, then sends --rate
+//     req/s for --seconds with no deploy (steady state), then `bgctl deploy`
+//     v2 and v3 (steps 10% 1s, 50% 1s, 100%) with --output json.
+//  2. The bare step (bench/bare_reload.h; the mixed mix on the reload switch
+//     only), under the same load on the same nginx, 10 times: write the
+//     upstream file (RenderUpstream), `nginx -t`, `nginx -s reload` (each run
+//     with posix_spawn + waitpid, as a shell would), poll the probe over a new
+//     connection every 5 ms. Three stopping points are timed in each iteration:
+//     the first answer of the new generation (what a naive script waits for,
+//     NOT safe: the old workers keep accepting for ~100 ms), the new generation
+//     answered continuously for 150 ms, and the new generation answered after
+//     the old workers released the listening socket (/proc/PID/fd; the
+//     listener's inode is found over netlink first, and that time is added). A
+//     /proc/net/tcp read is timed for comparison. The p99 of requests started
+//     during bgctl's steps (weight event t_ms - reload_ms .. t_ms) and during
+//     the bare sequences is printed too.
 //  3. naive: another nginx whose upstream is one port; a "deploy" stops the
 //     backend (SIGTERM, wait for exit), starts the new version on the same
 //     port and waits until it listens. Same load, steady state first, then
 //     two such restarts.
 // Prints requests, failed requests (non-2xx and connection errors), p50/p99
-// in the steady state and during the switch, wall time minus configured
-// pauses, and per-step times with ratios; then a summary over all runs with
-// the targets. Everything started is stopped at exit (RAII).
+// in the steady state and during the switch, time per step (bgctl: the
+// weight events' switch_ms; naive: stop + start), wall time minus configured
+// pauses, and bgctl's step against the bare commands; then a summary per mix
+// and row over all runs with the targets. Everything started is stopped at exit
+// (RAII).
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,13 +71,26 @@ using testing::ServiceOptions;
 constexpr int64_t kPausesMs = 2000;    // 1s at 10% + 1s at 50%
 constexpr int64_t kNaiveTailMs = 500;  // switch window after "listening"
 
-LoadOptions MakeLoad(int port, double rate) {
+// Who sends the load, and whether nginx keeps client connections alive.
+struct Mix {
+  std::string name;
+  double keep_alive_share = 0.5;
+  bool client_keepalive = false;  // nginx's default keepalive_timeout
+};
+
+const std::vector<Mix>& Mixes() {
+  static const std::vector<Mix> kMixes = {{"mixed", 0.5, false},
+                                          {"keep-alive", 1.0, true}};
+  return kMixes;
+}
+
+LoadOptions MakeLoad(int port, double rate, const Mix& mix) {
   LoadOptions o;
   o.port = port;
   o.rate = rate;
   o.threads = std::max(8, static_cast<int>(std::ceil(rate / 50)));
   o.duration_ms = 300000;  // stopped explicitly long before
-  o.keep_alive_share = 0.5;
+  o.keep_alive_share = mix.keep_alive_share;
   o.post_share = 0.3;
   o.timeout_ms = 5000;
   return o;
@@ -85,6 +110,7 @@ struct SideResult {
   int64_t sent_total = 0;
   int64_t failed_total = 0;  // the whole run, bare sequence included
   std::vector<double> wall_minus_pauses_ms;
+  std::vector<double> step_ms;  // bgctl: switch_ms per step; naive: restart
   std::vector<std::string> failures;  // LoadReport::failures
 };
 
@@ -123,11 +149,14 @@ void AddStepTimes(const BgctlRun& run, StepTimes* steps) {
   steps->breakdown.push_back(line);
 }
 
-// Part 1 and 2 of a run. Fills *bgctl, *steps and *bare.
-void RunBgctlSide(double rate, double seconds, SideResult* side,
+// Part 1 (and 2 with `bare` not null) of a run on `switch_name`. Fills
+// *side, *steps and *bare.
+void RunBgctlSide(double rate, double seconds, const Mix& mix,
+                  const std::string& switch_name, SideResult* side,
                   StepTimes* steps, BareResult* bare) {
   Service svc;
   ServiceOptions so;
+  UseSwitch(switch_name, mix.client_keepalive, &so);
   so.steps =
       "[{weight: 10, pause: 1s}, {weight: 50, pause: 1s}, {weight: 100}]";
   so.analysis =
@@ -146,7 +175,7 @@ void RunBgctlSide(double rate, double seconds, SideResult* side,
     side->problem = "first deploy failed: " + first.err;
     return;
   }
-  LoadGenerator load(MakeLoad(svc.port(), rate));
+  LoadGenerator load(MakeLoad(svc.port(), rate, mix));
   load.Start();
   const int64_t t0 = load.started_at_ms();
   SleepMs(500);
@@ -173,15 +202,16 @@ void RunBgctlSide(double rate, double seconds, SideResult* side,
     }
     SleepMs(300);
   }
+  side->step_ms = steps->reload_ms;
   int stable_port =
       svc.BackendPids(svc.blue()).empty() ? svc.green() : svc.blue();
-  *bare = RunBare(&svc, stable_port);
+  if (bare) *bare = RunBare(&svc, stable_port);
   LoadReport report = load.Stop();
   side->steady = SliceOf(report, {{steady_from, steady_to}});
   side->during = SliceOf(report, deploys);
   side->in_reloads = SliceOf(report, side->reloads);
   std::vector<std::pair<int64_t, int64_t>> bare_windows;
-  for (const BareTimes& t : bare->times)
+  for (const BareTimes& t : bare ? bare->times : std::vector<BareTimes>())
     bare_windows.push_back({t.from_ms - t0, t.to_ms - t0});
   side->in_bare = SliceOf(report, bare_windows);
   for (const testing::RequestRecord& r : report.records) {
@@ -199,11 +229,15 @@ void RunBgctlSide(double rate, double seconds, SideResult* side,
 }
 
 // Part 3 of a run.
-void RunNaiveSide(double rate, double seconds, SideResult* side) {
+void RunNaiveSide(double rate, double seconds, const Mix& mix,
+                  SideResult* side) {
   testing::NginxFixture ngx;
   int port = testing::PickFreePort();
   std::string err;
-  if (!ngx.Start("naive", port, &err)) {
+  auto conf = [&](int listen) {
+    return ShippedNginxConf(listen, "naive", mix.client_keepalive);
+  };
+  if (!ngx.StartWithConf("naive", port, conf, &err)) {
     side->ok = false;
     side->problem = "cannot start nginx: " + err;
     return;
@@ -231,7 +265,7 @@ void RunNaiveSide(double rate, double seconds, SideResult* side) {
   }
   // The reload above is confirmed once its old workers are surely gone.
   SleepMs(500);
-  LoadGenerator load(MakeLoad(ngx.port(), rate));
+  LoadGenerator load(MakeLoad(ngx.port(), rate, mix));
   load.Start();
   const int64_t t0 = load.started_at_ms();
   SleepMs(500);
@@ -248,6 +282,7 @@ void RunNaiveSide(double rate, double seconds, SideResult* side) {
     int64_t to = NowMs();
     switches.push_back({from - t0, to + kNaiveTailMs - t0});
     side->wall_minus_pauses_ms.push_back(static_cast<double>(to - from));
+    side->step_ms.push_back(static_cast<double>(to - from));
     if (!up) {
       side->ok = false;
       side->problem += std::string("restart to ") + v + " failed\n";
@@ -275,44 +310,68 @@ std::string FmtList(const std::vector<double>& v, const char* format = "%.1f") {
   return s;
 }
 
-void PrintSides(const SideResult& b, const SideResult& n) {
-  auto row = [](const char* name, const std::string& x, const std::string& y) {
-    std::printf("  %-34s %-22s %s\n", name, x.c_str(), y.c_str());
+// One column of a run's table: a bgctl switch or the naive restart.
+struct Column {
+  std::string name;  // "bgctl reload", "naive restart"
+  SideResult side;
+  StepTimes steps;  // bgctl only
+  bool bgctl = true;
+};
+
+void PrintSides(const std::vector<Column>& cols) {
+  auto row = [&](const char* name,
+                 const std::function<std::string(const Column&)>& cell) {
+    std::printf("  %-36s", name);
+    for (const Column& c : cols) std::printf(" %-24s", cell(c).c_str());
+    std::printf("\n");
   };
   auto i = [](int64_t v) { return std::to_string(v); };
-  row("", "bgctl (2 deploys)", "naive (2 restarts)");
-  row("requests sent (whole run)", i(b.sent_total), i(n.sent_total));
-  row("requests during the switches", i(b.during.sent), i(n.during.sent));
-  row("failed: non-2xx", i(b.during.non2xx), i(n.during.non2xx));
-  row("failed: connection errors", i(b.during.errors()), i(n.during.errors()));
-  row("  (refused / lost mid-request)",
-      i(b.during.refused) + " / " + i(b.during.mid_request),
-      i(n.during.refused) + " / " + i(n.during.mid_request));
-  row("failed in steady state", i(b.steady.failed()), i(n.steady.failed()));
-  row("failed in the whole run", i(b.failed_total), i(n.failed_total));
-  row("p50 ms steady -> switch", Fmt(b.steady.p50) + " -> " + Fmt(b.during.p50),
-      Fmt(n.steady.p50) + " -> " + Fmt(n.during.p50));
-  row("p99 ms steady -> switch", Fmt(b.steady.p99) + " -> " + Fmt(b.during.p99),
-      Fmt(n.steady.p99) + " -> " + Fmt(n.during.p99));
-  row("p99 ratio switch/steady", Ratio(b.during.p99, b.steady.p99),
-      Ratio(n.during.p99, n.steady.p99));
-  row("max ms during the switch", Fmt(b.during.max), Fmt(n.during.max));
-  row("bgctl p99 ms: in its reloads / rest",
-      Fmt(b.in_reloads.p99) + " / " + Fmt(b.between.p99) + " (" +
-          std::to_string(b.in_reloads.sent) + " / " +
-          std::to_string(b.between.sent) + " req)",
-      "");
-  row("p99 ms during the bare sequences",
-      Fmt(b.in_bare.p99) + " (" + std::to_string(b.in_bare.sent) + " req)", "");
-  row("wall time minus pauses, ms", FmtList(b.wall_minus_pauses_ms),
-      FmtList(n.wall_minus_pauses_ms));
-  for (const SideResult* s : {&b, &n})
-    for (const std::string& f : s->failures)
-      std::printf("    %s failure: %s\n", s == &b ? "bgctl" : "naive",
-                  f.c_str());
+  row("", [](const Column& c) { return c.name; });
+  row("requests sent (whole run)",
+      [&](const Column& c) { return i(c.side.sent_total); });
+  row("requests during the switches",
+      [&](const Column& c) { return i(c.side.during.sent); });
+  row("failed: non-2xx",
+      [&](const Column& c) { return i(c.side.during.non2xx); });
+  row("failed: connection errors",
+      [&](const Column& c) { return i(c.side.during.errors()); });
+  row("  (refused / lost mid-request)", [&](const Column& c) {
+    return i(c.side.during.refused) + " / " + i(c.side.during.mid_request);
+  });
+  row("failed in steady state",
+      [&](const Column& c) { return i(c.side.steady.failed()); });
+  row("failed in the whole run",
+      [&](const Column& c) { return i(c.side.failed_total); });
+  row("p50 ms steady -> switch", [](const Column& c) {
+    return Fmt(c.side.steady.p50) + " -> " + Fmt(c.side.during.p50);
+  });
+  row("p99 ms steady -> switch", [](const Column& c) {
+    return Fmt(c.side.steady.p99) + " -> " + Fmt(c.side.during.p99);
+  });
+  row("p99 ratio switch/steady", [](const Column& c) {
+    return Ratio(c.side.during.p99, c.side.steady.p99);
+  });
+  row("max ms during the switch",
+      [](const Column& c) { return Fmt(c.side.during.max); });
+  row("time per step, ms (median)",
+      [](const Column& c) { return Fmt(Median(c.side.step_ms)); });
+  row("p99 ms in its steps / rest", [](const Column& c) {
+    if (!c.bgctl) return std::string();
+    return Fmt(c.side.in_reloads.p99) + " / " + Fmt(c.side.between.p99) + " (" +
+           std::to_string(c.side.in_reloads.sent) + "/" +
+           std::to_string(c.side.between.sent) + ")";
+  });
+  row("wall time minus pauses, ms", [](const Column& c) {
+    return FmtList(c.side.wall_minus_pauses_ms, "%.0f");
+  });
+  for (const Column& c : cols)
+    for (const std::string& f : c.side.failures)
+      std::printf("    %s failure: %s\n", c.name.c_str(), f.c_str());
 }
 
-void PrintSteps(const StepTimes& steps, const BareResult& bare) {
+// bgctl's per-step figures, and against the bare sequence when `bare` ran.
+void PrintSteps(const StepTimes& steps, const BareResult* bare_or_null,
+                const Slice& in_bare) {
   double bgctl = Median(steps.reload_ms);
   std::printf("  bgctl per step (reload_ms of its weight events): %s\n",
               FmtList(steps.reload_ms).c_str());
@@ -322,11 +381,15 @@ void PrintSteps(const StepTimes& steps, const BareResult& bare) {
       bgctl, Median(steps.gap_ms), FmtList(steps.gap_ms).c_str());
   for (const std::string& line : steps.breakdown)
     std::printf("  bgctl events (t_ms): %s\n", line.c_str());
+  if (bare_or_null == nullptr) return;
+  const BareResult& bare = *bare_or_null;
   if (!bare.ok) {
     std::printf("  bare sequence FAILED: %s\n", bare.problem.c_str());
     return;
   }
   BareMedians m = Medians(bare);
+  std::printf("  p99 ms during the bare sequences %.1f (%lld req)\n",
+              in_bare.p99, static_cast<long long>(in_bare.sent));
   std::printf(
       "  bare sequence, median of %zu (ms from the write): write "
       "%.1f, nginx -t done %.1f, reload done %.1f\n",
@@ -347,13 +410,72 @@ void PrintSteps(const StepTimes& steps, const BareResult& bare) {
       m.proc_net_tcp, ProcNetTcpLines());
 }
 
-struct Totals {
-  int64_t bgctl_failed = 0, naive_failed = 0, bgctl_sent = 0, naive_sent = 0;
-  std::vector<double> bgctl_p99_ratio, naive_p99_ratio, bgctl_step, bare_first,
-      bare_streak, bare_release, bgctl_wall, naive_wall;
-  std::vector<double> step_ratio;  // bgctl step / bare (released), per run
-  bool all_ok = true;
+// One row of the summary: a mix and a column, over all runs.
+struct RowTotals {
+  int64_t failed = 0, sent = 0;
+  std::vector<double> p99_steady, p99_during, p99_ratio, step, wall;
 };
+
+struct BareTotals {
+  std::vector<double> bgctl_step, first, streak, release, step_ratio;
+};
+
+void AddToTotals(const Column& c, RowTotals* t) {
+  const SideResult& s = c.side;
+  t->failed += s.failed_total;
+  t->sent += s.sent_total;
+  t->p99_steady.push_back(s.steady.p99);
+  t->p99_during.push_back(s.during.p99);
+  t->p99_ratio.push_back(s.during.p99 / std::max(s.steady.p99, 1e-9));
+  t->step.push_back(Median(s.step_ms));
+  t->wall.insert(t->wall.end(), s.wall_minus_pauses_ms.begin(),
+                 s.wall_minus_pauses_ms.end());
+}
+
+void PrintTotals(const std::string& name, const RowTotals& t, bool bgctl,
+                 int runs) {
+  int p99_met = 0;
+  for (double r : t.p99_ratio) p99_met += r <= 1.1;
+  std::printf("  %s: %lld failed of %lld requests%s\n", name.c_str(),
+              static_cast<long long>(t.failed), static_cast<long long>(t.sent),
+              !bgctl          ? ""
+              : t.failed == 0 ? " (target 0: met)"
+                              : " (target 0: MISSED)");
+  std::printf("    p99 ms steady -> during, per run: ");
+  for (size_t i = 0; i < t.p99_steady.size(); ++i)
+    std::printf("%s%.1f -> %.1f", i ? ", " : "", t.p99_steady[i],
+                t.p99_during[i]);
+  std::printf(" (ratio %s", FmtList(t.p99_ratio, "%.2f").c_str());
+  if (bgctl)
+    std::printf("; target <= 1.1: met in %d of %d runs", p99_met, runs);
+  std::printf(
+      ")\n    time per step, ms (median per run): %s; wall time "
+      "minus pauses, ms: %s\n",
+      FmtList(t.step).c_str(), FmtList(t.wall, "%.0f").c_str());
+}
+
+void PrintBareTotals(const BareTotals& b, int runs) {
+  if (b.bgctl_step.empty()) return;
+  int step_met = 0;
+  for (double r : b.step_ratio) step_met += r <= 1.2;
+  double step = Median(b.bgctl_step);
+  std::printf(
+      "  bare per step (mixed, reload; median per run), ms: first new answer "
+      "%s (unsafe); new for 150 ms %s; old workers released %s\n",
+      FmtList(b.first).c_str(), FmtList(b.streak).c_str(),
+      FmtList(b.release).c_str());
+  std::printf(
+      "  bgctl reload / bare (old workers released), per run: %s (target <= "
+      "1.2: met in %d of %d runs)\n",
+      FmtList(b.step_ratio, "%.2f").c_str(), step_met, runs);
+  std::printf(
+      "  medians over runs: bgctl %.1f ms; bgctl / first new answer %s "
+      "(not a safe confirmation), / 150 ms streak %s, / old workers "
+      "released %s\n",
+      step, Ratio(step, Median(b.first)).c_str(),
+      Ratio(step, Median(b.streak)).c_str(),
+      Ratio(step, Median(b.release)).c_str());
+}
 
 }  // namespace
 }  // namespace bgctl::bench
@@ -362,94 +484,91 @@ int main(int argc, char** argv) {
   using namespace bgctl::bench;
   double rate = 400, seconds = 5;
   int runs = 3;
+  std::string mix_name = "both";
   CLI::App app{
-      "deploy_under_load: bgctl deploys vs a naive restart under "
-      "steady load, and bgctl's step vs the bare nginx commands"};
+      "deploy_under_load: bgctl deploys (each switch) vs a naive restart "
+      "under steady load, and bgctl's step vs the bare nginx commands"};
   app.add_option("--rate", rate, "requests/s through nginx")
       ->capture_default_str();
   app.add_option("--seconds", seconds, "steady-state seconds before deploys")
       ->capture_default_str();
   app.add_option("--runs", runs, "repetitions")->capture_default_str();
+  app.add_option("--mix", mix_name, "client mix: both, mixed or keep-alive")
+      ->check(CLI::IsMember({"both", "mixed", "keep-alive"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  std::string switches;
+  for (const std::string& sw : BgctlSwitches())
+    switches += (switches.empty() ? "" : ", ") + sw;
   std::printf(
-      "deploy_under_load: rate %.0f req/s (%d threads, half "
-      "keep-alive, half fresh connections; 30%% POST), steady %.0f s, "
-      "%d run(s); bgctl steps 10%% 1s, 50%% 1s, 100%%\n",
-      rate, MakeLoad(0, rate).threads, seconds, runs);
-  Totals tot;
-  for (int run = 1; run <= runs; ++run) {
-    int64_t started = NowMs();
-    SideResult b, n;
-    StepTimes steps;
-    BareResult bare;
-    RunBgctlSide(rate, seconds, &b, &steps, &bare);
-    RunNaiveSide(rate, seconds, &n);
-    std::printf("\nrun %d (%.1f s)\n", run, (NowMs() - started) / 1000.0);
-    for (const SideResult* s : {&b, &n})
-      if (!s->ok)
-        std::printf("  %s PROBLEM: %s\n", s == &b ? "bgctl" : "naive",
-                    s->problem.c_str());
-    PrintSides(b, n);
-    PrintSteps(steps, bare);
-    tot.all_ok &= b.ok && n.ok && bare.ok;
-    tot.bgctl_failed += b.during.failed() + b.steady.failed();
-    tot.naive_failed += n.during.failed();
-    tot.bgctl_sent += b.sent_total;
-    tot.naive_sent += n.sent_total;
-    tot.bgctl_p99_ratio.push_back(b.during.p99 / std::max(b.steady.p99, 1e-9));
-    tot.naive_p99_ratio.push_back(n.during.p99 / std::max(n.steady.p99, 1e-9));
-    tot.bgctl_step.push_back(Median(steps.reload_ms));
-    tot.bgctl_wall.insert(tot.bgctl_wall.end(), b.wall_minus_pauses_ms.begin(),
-                          b.wall_minus_pauses_ms.end());
-    tot.naive_wall.insert(tot.naive_wall.end(), n.wall_minus_pauses_ms.begin(),
-                          n.wall_minus_pauses_ms.end());
-    if (bare.ok) {
-      BareMedians m = Medians(bare);
-      tot.bare_first.push_back(m.first);
-      tot.bare_streak.push_back(m.streak);
-      tot.bare_release.push_back(m.release);
-      tot.step_ratio.push_back(Median(steps.reload_ms) / m.release);
+      "deploy_under_load: rate %.0f req/s (%d threads, 30%% POST), steady "
+      "%.0f s, %d run(s); bgctl steps 10%% 1s, 50%% 1s, 100%%; switches: %s; "
+      "mixes: mixed (half keep-alive, shipped nginx.conf with client "
+      "keep-alive off), keep-alive (all keep-alive, nginx's default client "
+      "keep-alive)\n",
+      rate, MakeLoad(0, rate, Mixes()[0]).threads, seconds, runs,
+      switches.c_str());
+  bool all_ok = true;
+  std::map<std::string, RowTotals> totals;  // "mix / column"
+  std::vector<std::string> order;
+  BareTotals bare_totals;
+  for (const Mix& mix : Mixes()) {
+    if (mix_name != "both" && mix_name != mix.name) continue;
+    for (int run = 1; run <= runs; ++run) {
+      int64_t started = NowMs();
+      std::vector<Column> cols;
+      BareResult bare;
+      for (const std::string& sw : BgctlSwitches()) {
+        Column c;
+        c.name = "bgctl " + sw;
+        bool with_bare = mix.name == "mixed" && sw == "reload";
+        RunBgctlSide(rate, seconds, mix, sw, &c.side, &c.steps,
+                     with_bare ? &bare : nullptr);
+        cols.push_back(std::move(c));
+      }
+      Column naive;
+      naive.name = "naive restart";
+      naive.bgctl = false;
+      RunNaiveSide(rate, seconds, mix, &naive.side);
+      cols.push_back(std::move(naive));
+      std::printf("\nmix %s, run %d (%.1f s)\n", mix.name.c_str(), run,
+                  (NowMs() - started) / 1000.0);
+      for (const Column& c : cols) {
+        if (!c.side.ok)
+          std::printf("  %s PROBLEM: %s\n", c.name.c_str(),
+                      c.side.problem.c_str());
+        all_ok &= c.side.ok;
+      }
+      PrintSides(cols);
+      for (const Column& c : cols) {
+        if (!c.bgctl) continue;
+        std::printf("  %s:\n", c.name.c_str());
+        bool with_bare = mix.name == "mixed" && c.name == "bgctl reload";
+        PrintSteps(c.steps, with_bare ? &bare : nullptr, c.side.in_bare);
+        if (with_bare && bare.ok) {
+          BareMedians m = Medians(bare);
+          double step = Median(c.steps.reload_ms);
+          bare_totals.bgctl_step.push_back(step);
+          bare_totals.first.push_back(m.first);
+          bare_totals.streak.push_back(m.streak);
+          bare_totals.release.push_back(m.release);
+          bare_totals.step_ratio.push_back(step / m.release);
+        }
+        all_ok &= !with_bare || bare.ok;
+      }
+      for (const Column& c : cols) {
+        std::string key = mix.name + " / " + c.name;
+        if (!totals.count(key)) order.push_back(key);
+        AddToTotals(c, &totals[key]);
+      }
+      std::fflush(stdout);
     }
-    std::fflush(stdout);
   }
-  double step = Median(tot.bgctl_step);
-  double rel = Median(tot.bare_release);
-  std::printf("\nsummary over %d run(s)\n", runs);
-  std::printf("  bgctl: %lld failed of %lld requests (target 0): %s\n",
-              static_cast<long long>(tot.bgctl_failed),
-              static_cast<long long>(tot.bgctl_sent),
-              tot.bgctl_failed == 0 ? "met" : "MISSED");
-  std::printf("  naive: %lld failed of %lld requests\n",
-              static_cast<long long>(tot.naive_failed),
-              static_cast<long long>(tot.naive_sent));
-  int p99_met = 0, step_met = 0;
-  for (double r : tot.bgctl_p99_ratio) p99_met += r <= 1.1;
-  for (double r : tot.step_ratio) step_met += r <= 1.2;
-  std::printf(
-      "  bgctl p99 during deploy / steady, per run: %s (target <= 1.1: met "
-      "in %d of %d runs)\n",
-      FmtList(tot.bgctl_p99_ratio, "%.2f").c_str(), p99_met, runs);
-  std::printf("  naive p99 during restart / steady, per run: %s\n",
-              FmtList(tot.naive_p99_ratio, "%.2f").c_str());
-  std::printf("  wall time minus pauses, ms: bgctl %s; naive %s\n",
-              FmtList(tot.bgctl_wall).c_str(), FmtList(tot.naive_wall).c_str());
-  std::printf("  bgctl per step (median per run), ms: %s\n",
-              FmtList(tot.bgctl_step).c_str());
-  std::printf(
-      "  bare per step (median per run), ms: first new answer %s (unsafe); "
-      "new for 150 ms %s; old workers released %s\n",
-      FmtList(tot.bare_first).c_str(), FmtList(tot.bare_streak).c_str(),
-      FmtList(tot.bare_release).c_str());
-  std::printf(
-      "  bgctl / bare (old workers released), per run: %s (target <= 1.2: "
-      "met in %d of %d runs)\n",
-      FmtList(tot.step_ratio, "%.2f").c_str(), step_met, runs);
-  std::printf(
-      "  medians over runs: bgctl %.1f ms; bgctl / first new answer %s "
-      "(not a safe confirmation), / 150 ms streak %s, / old workers "
-      "released %s\n",
-      step, Ratio(step, Median(tot.bare_first)).c_str(),
-      Ratio(step, Median(tot.bare_streak)).c_str(), Ratio(step, rel).c_str());
-  return tot.all_ok ? 0 : 1;
+  std::printf("\nsummary over %d run(s) per mix\n", runs);
+  for (const std::string& key : order)
+    PrintTotals(key, totals[key], key.find("/ bgctl") != std::string::npos,
+                runs);
+  PrintBareTotals(bare_totals, runs);
+  return all_ok ? 0 : 1;
 }

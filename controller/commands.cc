@@ -15,6 +15,8 @@
 #include "controller/lock.h"
 #include "controller/metrics.h"
 #include "controller/names.h"
+#include "controller/nginx_checks.h"
+#include "controller/nginx_conf.h"
 #include "controller/process.h"
 #include "controller/reload_switch.h"
 #include "controller/rollout.h"
@@ -347,6 +349,34 @@ std::string ValidationConf(const std::string& dir, const Config& cfg) {
          cfg.nginx.upstream_name + "; } }\n}\n";
 }
 
+// Checks what bgctl needs in the configuration nginx runs (`nginx -T`,
+// nginx_checks.h): 0, or the exit code after reporting every problem
+// (kExitUsage) or that nginx -T could not run (kExitFailed).
+int CheckLiveNginx(Session* s) {
+  const Config& cfg = s->config;
+  std::string err;
+  if (DumpCommand(cfg.nginx.test_command).empty())
+    return Fail(s->out.get(), kExitUsage,
+                cfg.path +
+                    ": nginx.test_command: has no -t, so validate cannot "
+                    "derive `nginx -T` from it to check the live "
+                    "configuration");
+  std::vector<NginxFile> files;
+  if (!DumpNginxConf(s->env.processes, cfg.nginx.test_command, cfg.dir, &files,
+                     &err))
+    return Fail(s->out.get(), kExitFailed,
+                "cannot check the live nginx configuration: " + err);
+  std::vector<std::string> problems;
+  if (!CheckNginxConf(files, cfg.nginx,
+                      NginxPrefixOf(cfg.nginx.test_command, cfg.dir), &problems,
+                      &err))
+    return Fail(s->out.get(), kExitFailed,
+                "cannot read the live nginx configuration: " + err);
+  if (problems.empty()) return 0;
+  for (size_t i = 0; i + 1 < problems.size(); ++i) s->out->Error(problems[i]);
+  return Fail(s->out.get(), kExitUsage, problems.back());
+}
+
 // Checks the config, renders the upstream file for both slots into a
 // temporary folder and has nginx test it, then runs the user's test command
 // against the live configuration.
@@ -388,11 +418,14 @@ int CmdValidate(const CommandLine& cl) {
                     DirOf(cfg.metrics.textfile) +
                     " does not exist (node_exporter's "
                     "--collector.textfile.directory)");
+  if (int code = CheckLiveNginx(&s)) return code;
   s.out->Event("analysis",
                DescribeJudge(cfg.rollout.analysis, cfg.rollout.steps));
   s.out->Event("valid", cl.config_path +
                             ": configuration valid; the rendered upstream and "
-                            "the live nginx configuration pass `nginx -t`");
+                            "the live nginx configuration pass `nginx -t`, "
+                            "and the live configuration has what bgctl "
+                            "needs");
   s.out->Finish(kExitOk);
   return kExitOk;
 }

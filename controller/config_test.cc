@@ -605,8 +605,8 @@ TEST_CASE(
   const std::string key = "  upstream_name: demo_backend\n";
   Config c;
   std::string err;
-  REQUIRE(bgctl::ParseConfig(
-      With(key, key + "  upstream_keepalive: 32\n"), "bgctl.yaml", &c, &err));
+  REQUIRE(bgctl::ParseConfig(With(key, key + "  upstream_keepalive: 32\n"),
+                             "bgctl.yaml", &c, &err));
   CHECK(c.nginx.upstream_keepalive == 32);
   CHECK(ErrorOf(With(key, key + "  upstream_keepalive: -1\n")) ==
         "bgctl.yaml:5: nginx.upstream_keepalive: must be between 0 and 10000");

@@ -29,8 +29,7 @@ TEST_CASE(
         "map $host $bgctl_generation {\n"
         "    default \"7\";\n"
         "}\n");
-  CHECK(RenderUpstream("demo_backend", {{8081, 90}, {8082, 10}}, 7, 0) ==
-        text);
+  CHECK(RenderUpstream("demo_backend", {{8081, 90}, {8082, 10}}, 7, 0) == text);
 }
 
 TEST_CASE(

@@ -102,6 +102,13 @@ bool NginxFixture::LuaAvailable(std::string* why) {
 
 bool NginxFixture::Start(const std::string& upstream_name, int initial_port,
                          std::string* err, bool lua_switch) {
+  return StartWithConf(upstream_name, initial_port, nullptr, err, lua_switch);
+}
+
+bool NginxFixture::StartWithConf(
+    const std::string& upstream_name, int initial_port,
+    const std::function<std::string(int port)>& conf, std::string* err,
+    bool lua_switch) {
   if (!dir_.ok()) {
     *err = "cannot create a temporary folder";
     return false;
@@ -123,6 +130,10 @@ bool NginxFixture::Start(const std::string& upstream_name, int initial_port,
     if (code != 0) {
       *err = "scripts/nginx-prefix.sh exited with " + std::to_string(code) +
              ": " + output;
+      return false;
+    }
+    if (conf && !WriteWholeFile(nginx_conf(), conf(port_))) {
+      *err = "cannot write " + nginx_conf();
       return false;
     }
     bool port_taken = false;

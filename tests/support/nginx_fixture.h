@@ -49,6 +49,13 @@ class NginxFixture {
   // missing.
   static bool LuaAvailable(std::string* why);
 
+  // Like Start, but nginx.conf is `conf(listen_port)` instead of the shipped
+  // template: a user's own configuration, in the same prefix (logs/, tmp/,
+  // bgctl_log_format.conf and the placeholder upstream.conf are there).
+  bool StartWithConf(const std::string& upstream_name, int initial_port,
+                     const std::function<std::string(int port)>& conf,
+                     std::string* err, bool lua_switch = false);
+
   // Fast shutdown: SIGTERM to the master, which stops its workers; after
   // 5 s SIGKILL to the whole process group. Reaps the master. Idempotent.
   void Stop();

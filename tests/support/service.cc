@@ -35,7 +35,8 @@ Service::~Service() {
 bool Service::Start(const ServiceOptions& options, std::string* err) {
   blue_ = PickFreePort();
   green_ = PickFreePort();
-  if (!nginx_.Start("svc", blue_, err, options.nginx_switch == "lua"))
+  if (!nginx_.StartWithConf("svc", blue_, options.nginx_conf, err,
+                            options.nginx_switch == "lua"))
     return false;
   WriteConfig("bgctl.yaml", options);
   return true;
@@ -67,7 +68,7 @@ std::string Service::WriteConfig(const std::string& name,
     << "  access_log: " << nginx_.access_log_path() << "\n"
     << "  probe_url: " << nginx_.probe_url() << "\n"
     << "  switch: " << o.nginx_switch << "\n"
-    << (o.lua.empty() ? "" : "  lua: " + o.lua + "\n") << "slots:\n"
+    << (o.lua.empty() ? "" : "  lua: " + o.lua + "\n") << o.nginx_extra << "slots:\n"
     << "  blue: {port: " << blue_ << "}\n"
     << "  green: {port: " << green_ << "}\n"
     << "backend:\n"

@@ -40,6 +40,11 @@ struct ServiceOptions {
   // "{sticky_cookie: bgctl_canary}" ("" for none).
   std::string nginx_switch = "reload";
   std::string lua;
+  // Extra lines of the `nginx:` section, e.g. "  upstream_keepalive: 32\n".
+  std::string nginx_extra;
+  // nginx.conf from nginx's listen port: a user's own configuration
+  // (NginxFixture::StartWithConf). Empty: the shipped template.
+  std::function<std::string(int port)> nginx_conf;
 };
 
 class Service {

@@ -1,0 +1,382 @@
+#include "controller/nginx_checks.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <system_error>
+
+namespace bgctl {
+
+namespace {
+
+using Parents = std::vector<const NginxDirective*>;
+
+// One location that proxies to the upstream, with the blocks it sits in
+// (http first, the location itself last).
+struct ProxyLocation {
+  const NginxDirective* proxy_pass;
+  Parents levels;
+};
+
+// What the checks share.
+struct Conf {
+  const NginxConfig& cfg;
+  std::string prefix;
+  std::string main_file;
+  const std::vector<NginxDirective>& root;
+  const NginxDirective* http = nullptr;
+  std::vector<ProxyLocation> proxies;
+  std::vector<std::string>* problems;
+
+  std::string HttpWhere() const {
+    return http ? WhereIs(*http) : main_file + ":1";
+  }
+  void Add(const std::string& where, const std::string& problem) const {
+    problems->push_back(where + ": " + problem);
+  }
+};
+
+// The same file, through symlinks and "." or ".." (lexically where the path
+// does not exist).
+bool SameFile(const std::string& a, const std::string& b) {
+  std::error_code ec1, ec2;
+  std::filesystem::path pa = std::filesystem::weakly_canonical(a, ec1);
+  std::filesystem::path pb = std::filesystem::weakly_canonical(b, ec2);
+  if (ec1 || ec2) return a == b;
+  return pa == pb;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(c));
+  return s;
+}
+
+// True for `proxy_pass http://NAME`, `https://NAME` or with a URI after it.
+bool ProxiesTo(const NginxDirective& d, const std::string& name) {
+  if (d.name != "proxy_pass" || d.args.size() != 1) return false;
+  for (const char* scheme : {"http://", "https://"}) {
+    std::string base = scheme + name;
+    const std::string& a = d.args[0];
+    if (a == base || a.rfind(base + "/", 0) == 0) return true;
+  }
+  return false;
+}
+
+// The port of a `listen` directive; 80 for an address without one, 0 for
+// a unix socket.
+int ListenPort(const NginxDirective& listen) {
+  if (listen.args.empty()) return 0;
+  const std::string& a = listen.args[0];
+  if (a.rfind("unix:", 0) == 0) return 0;
+  std::string port = a;
+  size_t colon = a.rfind(':');
+  size_t bracket = a.rfind(']');
+  if (colon != std::string::npos &&
+      (bracket == std::string::npos || colon > bracket))
+    port = a.substr(colon + 1);
+  else if (!port.empty() && !std::isdigit(static_cast<unsigned char>(port[0])))
+    return 80;
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      }))
+    return 80;  // a host name or address alone
+  return std::stoi(port);
+}
+
+// The directives named `name` that apply at the innermost of `levels`: those
+// of the innermost level that has any (nginx's inheritance of array-valued
+// settings such as access_log and proxy_set_header).
+std::vector<const NginxDirective*> Effective(const Parents& levels,
+                                             const std::string& name) {
+  for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
+    std::vector<const NginxDirective*> found;
+    for (const NginxDirective& c : (*it)->children)
+      if (c.name == name) found.push_back(&c);
+    if (!found.empty()) return found;
+  }
+  return {};
+}
+
+// The location (or `if`) block a proxy_pass sits in, else its server.
+const NginxDirective* Holder(const ProxyLocation& p) {
+  for (auto it = p.levels.rbegin(); it != p.levels.rend(); ++it)
+    if ((*it)->name == "location") return *it;
+  return p.levels.back();
+}
+
+void FindHttpAndProxies(Conf* c) {
+  for (const NginxDirective& d : c->root)
+    if (d.name == "http" && d.block && !c->http) c->http = &d;
+  if (!c->http) return;
+  WalkNginxConf(c->http->children,
+                [&](const NginxDirective& d, const Parents& parents) {
+                  if (!ProxiesTo(d, c->cfg.upstream_name)) return;
+                  Parents levels = {c->http};
+                  levels.insert(levels.end(), parents.begin(), parents.end());
+                  c->proxies.push_back({&d, levels});
+                });
+}
+
+const NginxDirective* FindUpstream(const Conf& c) {
+  if (!c.http) return nullptr;
+  for (const NginxDirective& d : c.http->children)
+    if (d.name == "upstream" && d.args.size() == 1 &&
+        d.args[0] == c.cfg.upstream_name)
+      return &d;
+  return nullptr;
+}
+
+void CheckInclude(const Conf& c) {
+  const NginxDirective* up = FindUpstream(c);
+  if (up && SameFile(up->file, c.cfg.upstream_file)) return;
+  c.Add(c.HttpWhere(), "the http block does not include the upstream file " +
+                           c.cfg.upstream_file + " (add \"include " +
+                           c.cfg.upstream_file + ";\")");
+}
+
+bool IsProbeLocation(const NginxDirective& d, const std::string& path) {
+  if (d.name != "location") return false;
+  bool match = (d.args.size() == 2 && d.args[0] == "=" && d.args[1] == path) ||
+               (d.args.size() == 1 && d.args[0] == path);
+  if (!match) return false;
+  for (const NginxDirective& r : d.children)
+    if (r.name == "return" && r.args.size() == 2 && r.args[0] == "200" &&
+        r.args[1] == "$bgctl_generation")
+      return true;
+  return false;
+}
+
+void CheckProbe(const Conf& c) {
+  const NginxConfig& n = c.cfg;
+  const NginxDirective* first = nullptr;
+  if (c.http) {
+    for (const NginxDirective& s : c.http->children) {
+      if (s.name != "server") continue;
+      bool listens = false, any_listen = false;
+      for (const NginxDirective& l : s.children) {
+        if (l.name != "listen") continue;
+        any_listen = true;
+        listens |= ListenPort(l) == n.probe_port;
+      }
+      if (!listens && !(n.probe_port == 80 && !any_listen)) continue;
+      if (!first) first = &s;
+      for (const NginxDirective& l : s.children)
+        if (IsProbeLocation(l, n.probe_path)) return;
+    }
+  }
+  const std::string fix = "\"location = " + n.probe_path +
+                          " { allow 127.0.0.1; deny all; return 200 "
+                          "$bgctl_generation; }\"";
+  if (!first) {
+    c.Add(c.HttpWhere(), "no probe location: no server listens on port " +
+                             std::to_string(n.probe_port) +
+                             " of nginx.probe_url " + n.probe_url);
+    return;
+  }
+  c.Add(WhereIs(*first), "no probe location: the server listening on port " +
+                             std::to_string(n.probe_port) + " has no " + fix +
+                             " (nginx.probe_url " + n.probe_url + ")");
+}
+
+void CheckProxied(const Conf& c) {
+  if (!c.proxies.empty()) return;
+  c.Add(c.HttpWhere(), "no location proxies to upstream " +
+                           c.cfg.upstream_name + " (\"proxy_pass http://" +
+                           c.cfg.upstream_name + ";\")");
+}
+
+// The pieces of bgctl's log format a log_format lacks, "" when none.
+std::string MissingLogFields(const NginxDirective& format) {
+  std::string text;
+  bool json = false;
+  for (size_t i = 1; i < format.args.size(); ++i) {
+    if (i == 1 && format.args[i] == "escape=json") {
+      json = true;
+      continue;
+    }
+    for (char ch : format.args[i])
+      if (!std::isspace(static_cast<unsigned char>(ch))) text += ch;
+  }
+  std::vector<std::string> missing;
+  if (!json) missing.push_back("escape=json");
+  for (const char* field : {"\"msec\":$msec", "\"status\":$status",
+                            "\"request_time\":$request_time",
+                            "\"upstream_addr\":\"$upstream_addr\""})
+    if (text.find(field) == std::string::npos) missing.push_back(field);
+  std::string out;
+  for (size_t i = 0; i < missing.size(); ++i)
+    out += (i == 0                    ? ""
+            : i + 1 == missing.size() ? " and "
+                                      : ", ") +
+           missing[i];
+  return out;
+}
+
+std::string Resolve(const std::string& prefix, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  return prefix + (prefix.empty() || prefix.back() == '/' ? "" : "/") + path;
+}
+
+const NginxDirective* FindLogFormat(const Conf& c, const std::string& name) {
+  for (const NginxDirective& d : c.http->children)
+    if (d.name == "log_format" && !d.args.empty() && d.args[0] == name)
+      return &d;
+  return nullptr;
+}
+
+void CheckAccessLog(const Conf& c) {
+  for (const ProxyLocation& p : c.proxies) {
+    const NginxDirective* bad_format = nullptr;
+    const NginxDirective* bad_log = nullptr;
+    bool ok = false;
+    for (const NginxDirective* log : Effective(p.levels, "access_log")) {
+      if (log->args.empty() ||
+          !SameFile(Resolve(c.prefix, log->args[0]), c.cfg.access_log))
+        continue;
+      std::string name = log->args.size() > 1 ? log->args[1] : "combined";
+      const NginxDirective* format = FindLogFormat(c, name);
+      if (format && MissingLogFields(*format).empty()) {
+        ok = true;
+        break;
+      }
+      bad_log = log;
+      bad_format = format;
+    }
+    if (ok) continue;
+    if (bad_log && bad_format) {
+      c.Add(WhereIs(*bad_log), "no access log in bgctl's format: access_log " +
+                                   c.cfg.access_log + " uses log_format " +
+                                   bad_format->args[0] + " (" +
+                                   WhereIs(*bad_format) + "), which lacks " +
+                                   MissingLogFields(*bad_format));
+    } else if (bad_log) {
+      c.Add(WhereIs(*bad_log), "no access log in bgctl's format: access_log " +
+                                   c.cfg.access_log +
+                                   " uses nginx's combined format");
+    } else {
+      c.Add(WhereIs(*Holder(p)),
+            "no access log in bgctl's format: requests proxied to " +
+                c.cfg.upstream_name + " here are not logged to " +
+                c.cfg.access_log +
+                " (add \"include bgctl_log_format.conf;\" "
+                "and \"access_log " +
+                c.cfg.access_log + " bgctl;\")");
+    }
+  }
+}
+
+void CheckGenerationMaps(const Conf& c) {
+  if (!c.http) return;
+  const NginxDirective* first = nullptr;
+  for (const NginxDirective& d : c.http->children) {
+    if (d.name != "map" || d.args.size() != 2 ||
+        d.args[1] != "$bgctl_generation")
+      continue;
+    if (!first) {
+      first = &d;
+      continue;
+    }
+    c.Add(WhereIs(d), "a second map sets $bgctl_generation (the first is at " +
+                          WhereIs(*first) +
+                          "), and nginx uses the last one: keep only the one "
+                          "in " +
+                          c.cfg.upstream_file);
+  }
+}
+
+void CheckKeepalive(const Conf& c) {
+  std::string reason;
+  if (const NginxDirective* up = FindUpstream(c)) {
+    for (const NginxDirective& d : up->children)
+      if (d.name == "keepalive" && reason.empty())
+        reason = "\"keepalive " + (d.args.empty() ? "" : d.args[0]) + "\" at " +
+                 WhereIs(d);
+  }
+  if (reason.empty() && c.cfg.upstream_keepalive > 0)
+    reason = "nginx.upstream_keepalive is " +
+             std::to_string(c.cfg.upstream_keepalive);
+  if (reason.empty()) return;
+  for (const ProxyLocation& p : c.proxies) {
+    std::vector<const NginxDirective*> version =
+        Effective(p.levels, "proxy_http_version");
+    bool http11 = !version.empty() && !version.back()->args.empty() &&
+                  version.back()->args[0] == "1.1";
+    bool empty_connection = false;
+    for (const NginxDirective* h : Effective(p.levels, "proxy_set_header"))
+      if (h->args.size() == 2 && Lower(h->args[0]) == "connection")
+        empty_connection = h->args[1].empty();
+    if (http11 && empty_connection) continue;
+    std::string missing =
+        !http11 && !empty_connection
+            ? "\"proxy_http_version 1.1;\" and \"proxy_set_header Connection "
+              "\"\";\""
+        : !http11 ? "\"proxy_http_version 1.1;\""
+                  : "\"proxy_set_header Connection \"\";\"";
+    c.Add(WhereIs(*Holder(p)),
+          "upstream keep-alive without HTTP/1.1 and an empty Connection "
+          "header: " +
+              reason + ", but this location proxies to " + c.cfg.upstream_name +
+              " without " + missing +
+              " (nginx then marks servers failed and answers 502)");
+  }
+}
+
+void CheckLua(const Conf& c) {
+  if (c.cfg.switch_kind != SwitchKind::kLua) return;
+  bool loaded = false;
+  for (const NginxDirective& d : c.root) {
+    const std::string so = "ngx_http_lua_module.so";
+    if (d.name == "load_module" && d.args.size() == 1 &&
+        d.args[0].size() >= so.size() &&
+        d.args[0].compare(d.args[0].size() - so.size(), so.size(), so) == 0)
+      loaded = true;
+  }
+  if (!loaded)
+    c.Add(c.main_file + ":1",
+          "nginx.switch is lua but nginx does not load the Lua module (add "
+          "\"load_module /usr/lib/nginx/modules/ndk_http_module.so;\" and "
+          "\"load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\" at "
+          "the top of " +
+              c.main_file + ")");
+  bool dict = false;
+  if (c.http)
+    for (const NginxDirective& d : c.http->children)
+      dict |= d.name == "lua_shared_dict" && !d.args.empty() &&
+              d.args[0] == "bgctl";
+  if (!dict)
+    c.Add(c.HttpWhere(),
+          "nginx.switch is lua but the http block has no \"lua_shared_dict "
+          "bgctl 1m;\"");
+}
+
+}  // namespace
+
+std::string NginxPrefixOf(const std::vector<std::string>& test_command,
+                          const std::string& dir) {
+  for (size_t i = 0; i + 1 < test_command.size(); ++i) {
+    if (test_command[i] != "-p") continue;
+    const std::string& p = test_command[i + 1];
+    return p.empty() || p[0] == '/' ? p : dir + "/" + p;
+  }
+  return "/usr/share/nginx";
+}
+
+bool CheckNginxConf(const std::vector<NginxFile>& files, const NginxConfig& cfg,
+                    const std::string& prefix,
+                    std::vector<std::string>* problems, std::string* err) {
+  std::vector<NginxDirective> root;
+  if (!EffectiveNginxConf(files, &root, err)) return false;
+  Conf c{cfg, prefix, files[0].path, root, nullptr, {}, problems};
+  FindHttpAndProxies(&c);
+  CheckInclude(c);
+  CheckProbe(c);
+  CheckProxied(c);
+  CheckAccessLog(c);
+  CheckGenerationMaps(c);
+  CheckKeepalive(c);
+  CheckLua(c);
+  return true;
+}
+
+}  // namespace bgctl
