@@ -67,6 +67,7 @@ nginx:
   access_log: nginx/logs/access.log
   probe_url: http://127.0.0.1:$nginx_port/__bgctl/generation
   switch: $switch
+  upstream_keepalive: 32        # the shipped nginx.conf speaks HTTP/1.1 upstream
 slots:
   blue:  {port: $blue}
   green: {port: $green}
