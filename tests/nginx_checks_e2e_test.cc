@@ -2,8 +2,11 @@
 // ("Putting it in front of your own nginx"), served by a real nginx with
 // real backends under keep-alive load, and `bgctl validate` on it and on
 // each misconfiguration it must catch (issue 8, item 5).
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "controller/upstream_file.h"
 #include "tests/support/e2e.h"
@@ -258,4 +261,47 @@ TEST_CASE(
     INFO(r2.out << r2.err);
     CHECK(r2.exit_code == 0);
   }
+}
+
+TEST_CASE(
+    "validate says so when nginx -T cannot run (exit 1) and when "
+    "test_command has no -t to derive it from (exit 2)",
+    "[nginx_checks_e2e]") {
+  Service svc;
+  std::string err;
+  INFO(err);
+  REQUIRE(StartWithV1(&svc, UserOptions(), &err));
+  // A wrapper like a sudo rule that allows `nginx -t` only: it runs nginx
+  // for -t (also spelled --test) and refuses -T.
+  const std::string wrapper = svc.dir() + "/nginx-wrapper";
+  REQUIRE(WriteWholeFile(wrapper,
+                         "#!/bin/sh\n"
+                         "case \"$1\" in\n"
+                         "  -T) echo \"not allowed: nginx -T\" >&2; exit 1 ;;\n"
+                         "  --test) shift; exec /usr/sbin/nginx -t \"$@\" ;;\n"
+                         "esac\n"
+                         "exec /usr/sbin/nginx \"$@\"\n"));
+  REQUIRE(chmod(wrapper.c_str(), 0755) == 0);
+  auto config_with = [&](const std::string& name, const std::string& flag) {
+    std::string yaml = ReadWholeFile(svc.config_path());
+    std::vector<std::string> argv = svc.nginx().test_command();
+    std::string from = "[\"" + argv[0] + "\", \"-t\"";
+    std::string to = "[\"" + wrapper + "\", \"" + flag + "\"";
+    yaml = Replace(yaml, from, to);
+    std::string path = svc.dir() + "/" + name;
+    REQUIRE(WriteWholeFile(path, yaml));
+    return path;
+  };
+  CommandResult refused = svc.Bgctl({"validate"}, config_with("t.yaml", "-t"));
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err ==
+        "bgctl: cannot check the live nginx configuration: nginx -T failed: "
+        "not allowed: nginx -T\n");
+  std::string no_t = config_with("test.yaml", "--test");
+  CommandResult usage = svc.Bgctl({"validate"}, no_t);
+  CHECK(usage.exit_code == 2);
+  CHECK(usage.err == "bgctl: " + no_t +
+                         ": nginx.test_command: has no -t, so validate cannot "
+                         "derive `nginx -T` from it to check the live "
+                         "configuration\n");
 }
