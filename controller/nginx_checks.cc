@@ -84,20 +84,6 @@ int ListenPort(const NginxDirective& listen) {
   return std::stoi(port);
 }
 
-// The directives named `name` that apply at the innermost of `levels`: those
-// of the innermost level that has any (nginx's inheritance of array-valued
-// settings such as access_log and proxy_set_header).
-std::vector<const NginxDirective*> Effective(const Parents& levels,
-                                             const std::string& name) {
-  for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
-    std::vector<const NginxDirective*> found;
-    for (const NginxDirective& c : (*it)->children)
-      if (c.name == name) found.push_back(&c);
-    if (!found.empty()) return found;
-  }
-  return {};
-}
-
 // The location (or `if`) block a proxy_pass sits in, else its server.
 const NginxDirective* Holder(const ProxyLocation& p) {
   for (auto it = p.levels.rbegin(); it != p.levels.rend(); ++it)
@@ -230,7 +216,8 @@ void CheckAccessLog(const Conf& c) {
     const NginxDirective* bad_format = nullptr;
     const NginxDirective* bad_log = nullptr;
     bool ok = false;
-    for (const NginxDirective* log : Effective(p.levels, "access_log")) {
+    for (const NginxDirective* log :
+         InheritedDirectives(p.levels, "access_log")) {
       if (log->args.empty() ||
           !SameFile(Resolve(c.prefix, log->args[0]), c.cfg.access_log))
         continue;
@@ -299,11 +286,12 @@ void CheckKeepalive(const Conf& c) {
   if (reason.empty()) return;
   for (const ProxyLocation& p : c.proxies) {
     std::vector<const NginxDirective*> version =
-        Effective(p.levels, "proxy_http_version");
+        InheritedDirectives(p.levels, "proxy_http_version");
     bool http11 = !version.empty() && !version.back()->args.empty() &&
                   version.back()->args[0] == "1.1";
     bool empty_connection = false;
-    for (const NginxDirective* h : Effective(p.levels, "proxy_set_header"))
+    for (const NginxDirective* h :
+         InheritedDirectives(p.levels, "proxy_set_header"))
       if (h->args.size() == 2 && Lower(h->args[0]) == "connection")
         empty_connection = h->args[1].empty();
     if (http11 && empty_connection) continue;

@@ -319,6 +319,17 @@ void WalkNginxConf(
   Walk(root, &parents, fn);
 }
 
+std::vector<const NginxDirective*> InheritedDirectives(
+    const std::vector<const NginxDirective*>& levels, const std::string& name) {
+  for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
+    std::vector<const NginxDirective*> found;
+    for (const NginxDirective& c : (*it)->children)
+      if (c.name == name) found.push_back(&c);
+    if (!found.empty()) return found;
+  }
+  return {};
+}
+
 std::string WhereIs(const NginxDirective& d) {
   return d.file + ":" + std::to_string(d.line);
 }

@@ -62,6 +62,13 @@ void WalkNginxConf(const std::vector<NginxDirective>& root,
                        const NginxDirective& d,
                        const std::vector<const NginxDirective*>& parents)>& fn);
 
+// The directives named `name` in effect inside the innermost of `levels`
+// (blocks, outermost first): those of the innermost level that has any, as
+// nginx inherits array-valued settings (access_log, proxy_set_header) a
+// whole level at a time. Empty when no level has one.
+std::vector<const NginxDirective*> InheritedDirectives(
+    const std::vector<const NginxDirective*>& levels, const std::string& name);
+
 // "FILE:LINE" of a directive.
 std::string WhereIs(const NginxDirective& d);
 
