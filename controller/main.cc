@@ -93,6 +93,8 @@ std::string ExitCodesHelp() {
       "  nginx.switch            reload (any nginx) | lua (no reload)\n"
       "  nginx.lua               control_url, preview_header, sticky_cookie\n"
       "                          (lua switch)\n"
+      "  nginx.upstream_keepalive N: keepalive N in the upstream (default\n"
+      "                          0, none; needs HTTP/1.1 to it)\n"
       "  backend.runner          process | systemd (each slot a unit)\n"
       "  rollout.analysis.method sequential (alpha, error_margin,\n"
       "                          latency_margin) | windows\n"
