@@ -232,7 +232,7 @@ inline std::vector<nlohmann::json> Events(const nlohmann::json& doc,
 // The traffic switches (nginx.switch) the deploy benchmarks run bgctl on,
 // in their rows' order. The one place that knows what a switch needs.
 inline const std::vector<std::string>& BgctlSwitches() {
-  static const std::vector<std::string> kSwitches = {"reload"};
+  static const std::vector<std::string> kSwitches = {"reload", "lua"};
   return kSwitches;
 }
 
@@ -256,11 +256,12 @@ inline std::string ShippedNginxConf(int port, const std::string& upstream,
 }
 
 // Sets up `o` for a bgctl service on `switch_name` (one of BgctlSwitches()),
-// with nginx's client keep-alive on or off.
+// with nginx's client keep-alive on or off. The lua switch runs from the
+// shipped nginx-lua.conf.template, whose client keep-alive is always on.
 inline void UseSwitch(const std::string& switch_name, bool client_keepalive,
                       testing::ServiceOptions* o) {
-  o->nginx_extra += "  switch: " + switch_name + "\n";
-  if (client_keepalive)
+  o->nginx_switch = switch_name;
+  if (client_keepalive && switch_name != "lua")
     o->nginx_conf = [](int port) {
       return ShippedNginxConf(port, "svc", true);
     };

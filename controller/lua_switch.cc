@@ -67,7 +67,8 @@ SwitchOutcome LuaSwitch::Install(const TrafficSplit& split, std::string* err) {
   bool had_previous = env_.fs->Exists(path);
   if (had_previous && !env_.fs->ReadFile(path, &previous, err))
     return SwitchOutcome::kRejected;
-  std::string text = RenderLuaUpstream(cfg_.upstream_name, split, cfg_.lua);
+  std::string text = RenderLuaUpstream(cfg_.upstream_name, split, cfg_.lua,
+                                       cfg_.upstream_keepalive);
   if (!env_.fs->WriteFileAtomic(path, text, err))
     return SwitchOutcome::kRejected;
   Failpoint("upstream-written");

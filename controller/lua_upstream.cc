@@ -83,9 +83,9 @@ bool CheckLuaSplit(const TrafficSplit& split, const LuaSwitchConfig& lua,
 
 std::string RenderLuaUpstream(const std::string& upstream_name,
                               const TrafficSplit& split,
-                              const LuaSwitchConfig& lua) {
-  std::string text =
-      RenderUpstream(upstream_name, ServersFor(split), split.generation);
+                              const LuaSwitchConfig& lua, int keepalive) {
+  std::string text = RenderUpstream(upstream_name, ServersFor(split),
+                                    split.generation, keepalive);
   return WithBalancer(text, upstream_name) + SplitMap(LuaSplitLine(split, lua));
 }
 

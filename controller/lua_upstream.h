@@ -36,9 +36,10 @@ bool CheckLuaSplit(const TrafficSplit& split, const LuaSwitchConfig& lua,
 //       default "LuaSplitLine(split)";
 //   }
 // Precondition: CheckLuaSplit.
+// `keepalive` as RenderUpstream's (nginx.upstream_keepalive).
 std::string RenderLuaUpstream(const std::string& upstream_name,
                               const TrafficSplit& split,
-                              const LuaSwitchConfig& lua);
+                              const LuaSwitchConfig& lua, int keepalive = 0);
 
 // The placeholder before the first deploy (RenderPlaceholderUpstream with the
 // balancer line and an empty $bgctl_split). `scripts/nginx-prefix.sh

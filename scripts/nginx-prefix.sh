@@ -72,7 +72,6 @@ upstream $upstream_name {
     balancer_by_lua_block { require("bgctl").balance() }
     zone $upstream_name 64k;
     server 127.0.0.1:$initial_port down;
-    keepalive 32;
 }
 map \$host \$bgctl_generation {
     default "0";

@@ -238,7 +238,7 @@ TEST_CASE(
   {
     INFO("the lua switch without the Lua module or the bgctl shared dict");
     ServiceOptions o = UserOptions();
-    o.nginx_extra = "  switch: lua\n";
+    o.nginx_switch = "lua";
     std::string config = svc.WriteConfig("lua.yaml", o);
     CommandResult r = validate(good, config);
     CHECK(r.exit_code == 2);

@@ -68,7 +68,8 @@ std::string Service::WriteConfig(const std::string& name,
     << "  access_log: " << nginx_.access_log_path() << "\n"
     << "  probe_url: " << nginx_.probe_url() << "\n"
     << "  switch: " << o.nginx_switch << "\n"
-    << (o.lua.empty() ? "" : "  lua: " + o.lua + "\n") << o.nginx_extra << "slots:\n"
+    << (o.lua.empty() ? "" : "  lua: " + o.lua + "\n") << o.nginx_extra
+    << "slots:\n"
     << "  blue: {port: " << blue_ << "}\n"
     << "  green: {port: " << green_ << "}\n"
     << "backend:\n"
