@@ -437,31 +437,3 @@ TEST_CASE(
   CHECK(cut[PortOf(svc.green())] == 0);
   CHECK(cut[PortOf(svc.blue())] == 200);
 }
-
-TEST_CASE("figures: time per switch step, lua against reload, in the same run",
-          "[.lua_figures]") {
-  REQUIRE_LUA();
-  const char* steps =
-      "[{weight: 10, pause: 0s}, {weight: 30, pause: 0s}, {weight: 50, "
-      "pause: 0s}, {weight: 70, pause: 0s}, {weight: 100}]";
-  for (const char* kind : {"reload", "lua"}) {
-    ServiceOptions o = LuaOptions(steps);
-    o.nginx_switch = kind;
-    Service svc;
-    std::string err;
-    INFO(err);
-    REQUIRE(StartWithV1(&svc, o, &err));
-    std::vector<int> all;
-    for (const char* v : {"v2", "v3", "v4"}) {
-      CommandResult d = svc.Bgctl({"deploy", "--version", v});
-      REQUIRE(d.exit_code == 0);
-      for (int ms : SwitchTimes(d.out)) all.push_back(ms);
-    }
-    std::sort(all.begin(), all.end());
-    double sum = 0;
-    for (int ms : all) sum += ms;
-    WARN(kind << ": " << all.size() << " switch steps, median "
-              << all[all.size() / 2] << " ms, mean " << sum / all.size()
-              << " ms, max " << all.back() << " ms");
-  }
-}
