@@ -366,6 +366,10 @@ int CheckLiveNginx(Session* s) {
                      &err))
     return Fail(s->out.get(), kExitFailed,
                 "cannot check the live nginx configuration: " + err);
+  // nginx names the files as it opened them: relative to the folder the
+  // test command ran in when its -p or -c is relative.
+  for (NginxFile& f : files)
+    if (!f.path.empty() && f.path[0] != '/') f.path = cfg.dir + "/" + f.path;
   std::vector<std::string> problems;
   if (!CheckNginxConf(files, cfg.nginx,
                       NginxPrefixOf(cfg.nginx.test_command, cfg.dir), &problems,
