@@ -37,10 +37,9 @@
 namespace bgctl::bench {
 namespace {
 
-using testing::Fetch;
 using testing::HttpBackend;
 using testing::NginxFixture;
-using testing::Reply;
+using testing::WrongGenerations;
 
 const char kName[] = "bgctl_bench";
 
@@ -57,17 +56,6 @@ for i in $(seq 2000); do
 done
 exit 1
 )SH";
-
-// How many of `n` new connections to the generation probe did not answer
-// `generation`.
-int WrongGenerations(int port, uint64_t generation, int n) {
-  int wrong = 0;
-  for (int i = 0; i < n; ++i) {
-    Reply r = Fetch(port, "/__bgctl/generation");
-    if (r.status != 200 || r.body != std::to_string(generation)) ++wrong;
-  }
-  return wrong;
-}
 
 // Waits (up to 3 s) until nginx has exactly `n` workers.
 void WaitForWorkers(const NginxFixture& nginx, size_t n) {
@@ -92,8 +80,8 @@ bool TimedApply(const Way& way, ReloadSwitch* ctl, const NginxFixture& nginx,
   RunResult result;
   if (!RealProcessRunner()->Run(
           {"/bin/bash", "-c", kBareScript, "bash",
-           RenderUpstream(kName, split, generation),
-           std::to_string(generation), "/usr/sbin/nginx", nginx.probe_url()},
+           RenderUpstream(kName, split, generation), std::to_string(generation),
+           "/usr/sbin/nginx", nginx.probe_url()},
           nginx.prefix(), 20000, &result, err))
     return false;
   *elapsed = env.clock->NowMs() - start;
@@ -126,8 +114,7 @@ int Run(int applies) {
       if (!TimedApply(way, &ctl, nginx,
                       ServersForSplit(a.port(), b.port(), i % 2 * 50),
                       generation, &elapsed, &err)) {
-        std::fprintf(stderr, "confirm_reload: %s: %s\n", way.name,
-                     err.c_str());
+        std::fprintf(stderr, "confirm_reload: %s: %s\n", way.name, err.c_str());
         return 1;
       }
       times.push_back(elapsed);
@@ -162,8 +149,8 @@ int Run(int applies) {
 int main(int argc, char** argv) {
   CLI::App app{"reload-switch confirmation time by way, vs a bash script"};
   int applies = 10;
-  app.add_option("--applies", applies, "applies per way")->check(
-      CLI::Range(2, 100));
+  app.add_option("--applies", applies, "applies per way")
+      ->check(CLI::Range(2, 100));
   CLI11_PARSE(app, argc, argv);
   return bgctl::bench::Run(applies);
 }

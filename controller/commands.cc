@@ -128,8 +128,8 @@ int OpenSession(const CommandLine& cl, Session* s) {
   ctx.self.pid = getpid();
   ReadStartTime(ctx.self.pid, &ctx.self.start_time);
   ctx.self_argv = cl.self_argv;
-  ctx.state_path = cfg.state_dir + "/state.json";
-  ctx.history_path = cfg.state_dir + "/history.jsonl";
+  ctx.state_path = StatePath(cfg);
+  ctx.history_path = HistoryPath(cfg);
   s->traffic = MakeTrafficSwitch(cfg, s->env);
   s->runner = MakeSlotRunner(cfg, s->env);
   ctx.traffic = s->traffic.get();
@@ -290,7 +290,7 @@ int CmdStatus(const CommandLine& cl) {
     return WatchStatus(s.config, s.env, interval, cl.count);
   }
   State state;
-  if (!LoadState(s.env.fs, s.config.state_dir + "/state.json", &state, &err))
+  if (!LoadState(s.env.fs, StatePath(s.config), &state, &err))
     return Fail(s.out.get(), kExitFailed, err);
   // Without the lock: a rollout whose owner is gone is shown as interrupted.
   if (OwnerGone(state, s.env.processes)) state.phase = Phase::kInterrupted;
@@ -319,8 +319,7 @@ int CmdHistory(const CommandLine& cl) {
   if (int code = LoadSessionConfig(cl, &s)) return code;
   std::vector<HistoryEntry> entries;
   std::string err;
-  if (!ReadHistory(s.env.fs, s.config.state_dir + "/history.jsonl", &entries,
-                   &err))
+  if (!ReadHistory(s.env.fs, HistoryPath(s.config), &entries, &err))
     return Fail(s.out.get(), kExitFailed, err);
   s.out->Result(HistoryJson(entries));
   s.out->Block("history", HistoryText(entries), nullptr);
@@ -366,10 +365,6 @@ int CheckLiveNginx(Session* s) {
                      &err))
     return Fail(s->out.get(), kExitFailed,
                 "cannot check the live nginx configuration: " + err);
-  // nginx names the files as it opened them: relative to the folder the
-  // test command ran in when its -p or -c is relative.
-  for (NginxFile& f : files)
-    if (!f.path.empty() && f.path[0] != '/') f.path = cfg.dir + "/" + f.path;
   std::vector<std::string> problems;
   if (!CheckNginxConf(files, cfg.nginx,
                       NginxPrefixOf(cfg.nginx.test_command, cfg.dir), &problems,

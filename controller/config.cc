@@ -73,14 +73,6 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "::1" || host == "[::1]";
 }
 
-bool IsTokenOf(const std::string& s, const char* extra) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && !std::strchr(extra, c))
-      return false;
-  return true;
-}
-
 // nginx.lua (only with nginx.switch: lua).
 bool ParseLua(YamlParser* p, const YamlSection& nginx, NginxConfig* n) {
   const YamlField* field = nginx.Find("lua");
@@ -114,11 +106,11 @@ bool ParseLua(YamlParser* p, const YamlSection& nginx, NginxConfig* n) {
                     "\" is not a loopback address (127.0.0.1 or ::1): the "
                     "control location must never be reachable from outside");
   if (c.preview_header == "none") c.preview_header.clear();
-  if (!c.preview_header.empty() && !IsTokenOf(c.preview_header, "-"))
+  if (!c.preview_header.empty() && !IsHeaderName(c.preview_header))
     return fail("preview_header",
                 "invalid header name \"" + c.preview_header +
                     "\": use 1-64 characters of A-Z a-z 0-9 - (or none)");
-  if (!c.sticky_cookie.empty() && !IsTokenOf(c.sticky_cookie, "_-"))
+  if (!c.sticky_cookie.empty() && !IsCookieName(c.sticky_cookie))
     return fail("sticky_cookie",
                 "invalid cookie name \"" + c.sticky_cookie +
                     "\": use 1-64 characters of A-Z a-z 0-9 _ -");
@@ -137,14 +129,13 @@ bool ParseSignal(const std::string& name, int* sig) {
 
 bool ParseNginx(YamlParser* p, const YamlSection& top, NginxConfig* n) {
   YamlSection s;
-  if (!p->Sub(top, "nginx", true,
-              {"upstream_file", "upstream_name", "test_command",
-               "reload_command", "access_log", "probe_url", "switch", "lua",
-               "upstream_keepalive"},
-              &s))
+  if (!p->Sub(
+          top, "nginx", true,
+          {"upstream_file", "upstream_name", "test_command", "reload_command",
+           "access_log", "probe_url", "switch", "lua", "upstream_keepalive"},
+          &s))
     return false;
-  if (!p->Int(s, "upstream_keepalive", false, 0, 10000,
-              &n->upstream_keepalive))
+  if (!p->Int(s, "upstream_keepalive", false, 0, 10000, &n->upstream_keepalive))
     return false;
   std::string kind = "reload";
   if (!p->Choice(s, "switch", {"reload", "lua"}, &kind)) return false;

@@ -71,6 +71,10 @@ bool HistoryEntryFromJson(const json& j, HistoryEntry* out, std::string* err) {
   return true;
 }
 
+std::string HistoryPath(const Config& config) {
+  return config.state_dir + "/history.jsonl";
+}
+
 bool AppendHistory(FileSystem* fs, const std::string& path,
                    const HistoryEntry& entry, std::string* err) {
   // dump() escapes newlines inside strings, so the line is one line.

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/config.h"
 #include "controller/env.h"
 
 namespace bgctl {
@@ -37,6 +38,9 @@ nlohmann::json HistoryEntryToJson(const HistoryEntry& entry);
 // "id", "command" and "outcome" are required.
 bool HistoryEntryFromJson(const nlohmann::json& j, HistoryEntry* entry,
                           std::string* err);
+
+// state_dir + "/history.jsonl".
+std::string HistoryPath(const Config& config);
 
 // Appends `entry` as one line to `path` (FileSystem::AppendLine).
 bool AppendHistory(FileSystem* fs, const std::string& path,

@@ -145,30 +145,22 @@ const NginxDirective* DefaultServer(const NginxDirective& http,
   return first;
 }
 
-// The directives named `name` that apply inside `c.location`: its own, or
-// else those of the nearest block around it that has some (nginx inherits
-// a whole level). *own is true when they are the location's own.
+// The directives named `name` in effect inside `c.location`
+// (InheritedDirectives).
 std::vector<const NginxDirective*> Effective(const Candidate& c,
-                                             const std::string& name,
-                                             bool* own) {
-  *own = true;
-  std::vector<const NginxDirective*> v = Children(*c.location, name);
-  for (auto p = c.parents.rbegin(); v.empty() && p != c.parents.rend(); ++p) {
-    *own = false;
-    v = Children(**p, name);
-  }
-  return v;
+                                             const std::string& name) {
+  Parents levels = c.parents;
+  levels.push_back(c.location);
+  return InheritedDirectives(levels, name);
 }
 
 // Adds `ours` to the location; when the location has no directive of that
 // name yet, the inherited ones go with it (a location's own replace them).
 void AddWithInherited(const Candidate& c, const std::string& name,
                       const std::string& ours, InitEdit* edit) {
-  bool own = false;
-  std::vector<const NginxDirective*> v = Effective(c, name, &own);
   edit->add.push_back(ours);
-  if (own) return;
-  for (const NginxDirective* d : v)
+  if (!Children(*c.location, name).empty()) return;  // its own replace them
+  for (const NginxDirective* d : Effective(c, name))
     if (!(d->args.size() == 1 && d->args[0] == "off"))
       edit->add.push_back(Text(*d) + "  # inherited from " + WhereIs(*d) +
                           ", kept");
@@ -431,14 +423,13 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
   AddWithInherited(c, "access_log", "access_log " + Arg(log_abs) + " bgctl;",
                    &loc);
   // bgctl's upstream keeps connections alive: HTTP/1.1 without Connection.
-  bool own = false;
   std::vector<const NginxDirective*> version =
-      Effective(c, "proxy_http_version", &own);
+      Effective(c, "proxy_http_version");
   if (version.empty() ||
       version.back()->args != std::vector<std::string>{"1.1"})
     loc.add.push_back("proxy_http_version 1.1;");
   bool has_connection = false;
-  for (const NginxDirective* h : Effective(c, "proxy_set_header", &own))
+  for (const NginxDirective* h : Effective(c, "proxy_set_header"))
     has_connection |= !h->args.empty() && (h->args[0] == "Connection" ||
                                            h->args[0] == "connection");
   if (!has_connection)

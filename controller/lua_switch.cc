@@ -2,18 +2,12 @@
 
 #include "controller/failpoint.h"
 #include "controller/lua_upstream.h"
+#include "controller/text.h"
+#include "controller/upstream_file.h"
 
 namespace bgctl {
 
 namespace {
-
-std::string Trim(const std::string& s) {
-  const char* space = " \t\r\n";
-  size_t begin = s.find_first_not_of(space);
-  if (begin == std::string::npos) return "";
-  size_t end = s.find_last_not_of(space);
-  return s.substr(begin, end - begin + 1);
-}
 
 std::string Short(std::string s) {
   s = Trim(s);
@@ -29,15 +23,8 @@ bool GenerationOf(const std::string& line, uint64_t* generation) {
   }
   if (line.rfind("gen=", 0) != 0) return false;
   size_t end = line.find(';');
-  std::string digits = line.substr(4, end == std::string::npos ? end : end - 4);
-  if (digits.empty() || digits.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *generation = v;
-  return true;
+  return ParseDecimal(line.substr(4, end == std::string::npos ? end : end - 4),
+                      generation);
 }
 
 }  // namespace
@@ -83,8 +70,9 @@ SwitchOutcome LuaSwitch::Install(const TrafficSplit& split, std::string* err) {
   if (answered && pushed.status >= 400 && pushed.status < 500) {
     *err = "nginx refused the split: HTTP " + std::to_string(pushed.status) +
            ": " + Short(pushed.body);
-    return Restore(had_previous, previous, err) ? SwitchOutcome::kRejected
-                                                : SwitchOutcome::kUnknown;
+    return RestoreUpstreamFile(env_.fs, path, had_previous, previous, err)
+               ? SwitchOutcome::kRejected
+               : SwitchOutcome::kUnknown;
   }
   std::string served, read_err;
   bool read = ReadServed(&served, &read_err);
@@ -132,18 +120,6 @@ bool LuaSwitch::ReadServed(std::string* line, std::string* err) {
   }
   *line = Trim(response.body);
   return true;
-}
-
-bool LuaSwitch::Restore(bool had_previous, const std::string& previous,
-                        std::string* err) {
-  std::string restore_err;
-  bool ok = had_previous ? env_.fs->WriteFileAtomic(cfg_.upstream_file,
-                                                    previous, &restore_err)
-                         : env_.fs->Remove(cfg_.upstream_file, &restore_err);
-  if (!ok) {
-    *err += "; restoring " + cfg_.upstream_file + " failed too: " + restore_err;
-  }
-  return ok;
 }
 
 }  // namespace bgctl

@@ -53,10 +53,6 @@ class LuaSwitch : public TrafficSwitch {
   // One GET of the control URL: true with the served line ("none" before
   // any split) when it answered 200; otherwise *err says what it got.
   bool ReadServed(std::string* line, std::string* err);
-  // Puts `previous` back (or removes the file when !had_previous); on
-  // failure appends the reason to *err and returns false.
-  bool Restore(bool had_previous, const std::string& previous,
-               std::string* err);
   // Steps 2-4 of Apply.
   SwitchOutcome Install(const TrafficSplit& split, std::string* err);
 

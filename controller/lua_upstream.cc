@@ -1,7 +1,6 @@
 #include "controller/lua_upstream.h"
 
-#include <cctype>
-
+#include "controller/names.h"
 #include "controller/upstream_file.h"
 
 namespace bgctl {
@@ -13,23 +12,9 @@ const char kBalancerLine[] =
 
 std::string Endpoints(const std::vector<Endpoint>& side) {
   std::string out;
-  for (const Endpoint& e : side) {
-    bool v6 = e.host.find(':') != std::string::npos;
-    out += (out.empty() ? "" : ",") + (v6 ? "[" + e.host + "]" : e.host) + ":" +
-           std::to_string(e.port);
-  }
+  for (const Endpoint& e : side)
+    out += (out.empty() ? "" : ",") + HostPort(e.host, e.port);
   return out;
-}
-
-bool IsToken(const std::string& s, const char* extra, bool may_be_empty) {
-  if (s.empty()) return may_be_empty;
-  if (s.size() > 64) return false;
-  for (char c : s) {
-    bool ok = std::isalnum(static_cast<unsigned char>(c));
-    for (const char* x = extra; *x && !ok; ++x) ok = c == *x;
-    if (!ok) return false;
-  }
-  return true;
 }
 
 // Puts the balancer line right after "upstream NAME {", before keepalive
@@ -67,13 +52,13 @@ bool CheckLuaSplit(const TrafficSplit& split, const LuaSwitchConfig& lua,
     for (const Endpoint& e : *side) servers.push_back({e.port, 1, e.host});
     if (!servers.empty() && !CheckServers(servers, err)) return false;
   }
-  if (!IsToken(split.rollout_id, "._-", true)) {
+  if (!split.rollout_id.empty() && !IsValidName(split.rollout_id)) {
     *err = "invalid split: rollout id \"" + split.rollout_id +
            "\" (use 1-64 characters of A-Z a-z 0-9 . _ -)";
     return false;
   }
-  if (!IsToken(lua.preview_header, "-", true) ||
-      !IsToken(lua.sticky_cookie, "_-", true)) {
+  if ((!lua.preview_header.empty() && !IsHeaderName(lua.preview_header)) ||
+      (!lua.sticky_cookie.empty() && !IsCookieName(lua.sticky_cookie))) {
     *err = "invalid split: preview header \"" + lua.preview_header +
            "\" or sticky cookie \"" + lua.sticky_cookie + "\"";
     return false;

@@ -221,8 +221,7 @@ void MetricsFile::LoadHistory() {
   if (history_loaded_) return;
   history_loaded_ = true;
   std::string err;
-  history_ok_ = CountHistory(env_.fs, config_.state_dir + "/history.jsonl",
-                             &counts_, &err);
+  history_ok_ = CountHistory(env_.fs, HistoryPath(config_), &counts_, &err);
   if (!history_ok_) {
     out_->Error("metrics: " + err +
                 "; the deploy and rollback counters are left out (reported, "

@@ -18,6 +18,14 @@ bool IsValidName(const std::string& s) {
   return true;
 }
 
+bool IsHeaderName(const std::string& s) {
+  return IsValidName(s) && s.find_first_of("._") == std::string::npos;
+}
+
+bool IsCookieName(const std::string& s) {
+  return IsValidName(s) && s.find('.') == std::string::npos;
+}
+
 bool IsEnvName(const std::string& s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
   for (char c : s)

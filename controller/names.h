@@ -10,6 +10,14 @@ namespace bgctl {
 // 1-64 characters of [A-Za-z0-9._-]: services, upstream names, versions.
 bool IsValidName(const std::string& s);
 
+// The lua switch's request header (nginx.lua.preview_header): 1-64
+// characters of [A-Za-z0-9-].
+bool IsHeaderName(const std::string& s);
+
+// The lua switch's cookie (nginx.lua.sticky_cookie): 1-64 characters of
+// [A-Za-z0-9_-].
+bool IsCookieName(const std::string& s);
+
 // An environment variable name: [A-Za-z_][A-Za-z0-9_]*.
 bool IsEnvName(const std::string& s);
 

@@ -373,7 +373,13 @@ bool DumpNginxConf(ProcessRunner* runner,
                              : output);
     return false;
   }
-  return SplitNginxDump(r.output, files, err);
+  if (!SplitNginxDump(r.output, files, err)) return false;
+  // nginx names a file as it opened it: relative to `workdir` when the
+  // command's -p or -c is relative.
+  for (NginxFile& f : *files)
+    if (!workdir.empty() && !f.path.empty() && f.path[0] != '/')
+      f.path = workdir + "/" + f.path;
+  return true;
 }
 
 }  // namespace bgctl

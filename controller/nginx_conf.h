@@ -78,8 +78,10 @@ std::string WhereIs(const NginxDirective& d);
 std::vector<std::string> DumpCommand(
     const std::vector<std::string>& test_command);
 
-// Runs DumpCommand(test_command) in `workdir` and splits its output. False
-// with *err ("nginx -T failed: <output>") when it cannot run or fails.
+// Runs DumpCommand(test_command) in `workdir` and splits its output; a file
+// name nginx printed relative (a relative -p or -c) is made relative to
+// `workdir` ("": left as printed). False with *err ("nginx -T failed:
+// <output>") when it cannot run or fails.
 bool DumpNginxConf(ProcessRunner* runner,
                    const std::vector<std::string>& test_command,
                    const std::string& workdir, std::vector<NginxFile>* files,

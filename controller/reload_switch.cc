@@ -3,30 +3,11 @@
 #include <algorithm>
 
 #include "controller/failpoint.h"
+#include "controller/text.h"
 
 namespace bgctl {
 
 namespace {
-
-std::string Trim(const std::string& s) {
-  const char* space = " \t\r\n";
-  size_t begin = s.find_first_not_of(space);
-  if (begin == std::string::npos) return "";
-  size_t end = s.find_last_not_of(space);
-  return s.substr(begin, end - begin + 1);
-}
-
-// Parses a non-empty string of decimal digits that fits in 64 bits.
-bool ParseGeneration(const std::string& text, uint64_t* value) {
-  if (text.empty() || text.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *value = v;
-  return true;
-}
 
 bool HoldsPid(const std::vector<SocketHolder>& holders, int pid) {
   for (const SocketHolder& h : holders) {
@@ -124,7 +105,7 @@ bool ReloadSwitch::Install(const std::vector<UpstreamServer>& servers,
   if (!env_.fs->WriteFileAtomic(path, text, err)) return false;
   Failpoint("upstream-written");
   if (!RunChecked(cfg_.test_command, "nginx config test", err)) {
-    if (!Restore(had_previous, previous, err))
+    if (!RestoreUpstreamFile(env_.fs, path, had_previous, previous, err))
       last_outcome_ = SwitchOutcome::kUnknown;
     return false;
   }
@@ -250,18 +231,6 @@ bool ReloadSwitch::RunChecked(const std::vector<std::string>& argv,
   return true;
 }
 
-bool ReloadSwitch::Restore(bool had_previous, const std::string& previous,
-                           std::string* err) {
-  std::string restore_err;
-  bool ok = had_previous ? env_.fs->WriteFileAtomic(cfg_.upstream_file,
-                                                    previous, &restore_err)
-                         : env_.fs->Remove(cfg_.upstream_file, &restore_err);
-  if (!ok) {
-    *err += "; restoring " + cfg_.upstream_file + " failed too: " + restore_err;
-  }
-  return ok;
-}
-
 bool ReloadSwitch::ProbeOnce(int64_t timeout_ms, uint64_t* generation,
                              std::string* answer) {
   HttpResponse response;
@@ -276,7 +245,7 @@ bool ReloadSwitch::ProbeOnce(int64_t timeout_ms, uint64_t* generation,
     return false;
   }
   std::string body = Trim(response.body);
-  if (!ParseGeneration(body, generation)) {
+  if (!ParseDecimal(body, generation)) {
     if (body.size() > 40) body = body.substr(0, 40) + "...";
     *answer = "probe answered \"" + body + "\", not a generation number";
     return false;

@@ -131,11 +131,6 @@ class ReloadSwitch : public TrafficSwitch {
   // when it cannot start, times out or exits non-zero.
   bool RunChecked(const std::vector<std::string>& argv, const std::string& what,
                   std::string* err);
-  // Puts `previous` back (or removes the file when !had_previous); on failure
-  // appends the reason to *err.
-  // Returns false when the file could not be put back.
-  bool Restore(bool had_previous, const std::string& previous,
-               std::string* err);
   // One probe. Returns true when it answered 200 with a number, setting
   // *generation; otherwise *answer describes what it got.
   bool ProbeOnce(int64_t timeout_ms, uint64_t* generation, std::string* answer);

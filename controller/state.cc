@@ -233,6 +233,10 @@ bool StateFromJson(const json& j, State* out, std::string* err) {
   return true;
 }
 
+std::string StatePath(const Config& config) {
+  return config.state_dir + "/state.json";
+}
+
 bool LoadState(FileSystem* fs, const std::string& path, State* state,
                std::string* err) {
   if (!fs->Exists(path)) {

@@ -71,6 +71,9 @@ struct State {
   static std::string Other(const std::string& slot);
 };
 
+// state_dir + "/state.json".
+std::string StatePath(const Config& config);
+
 // Reads `path`. A missing file gives an idle State and true. An unreadable
 // file fails with *err "cannot read state PATH: ...", a file that is not a
 // valid state (bad JSON, a missing or mistyped field, impossible values)

@@ -3,6 +3,7 @@
 #ifndef BGCTL_CONTROLLER_TEXT_H_
 #define BGCTL_CONTROLLER_TEXT_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,14 @@ namespace bgctl {
 // point above U+10FFFF) replaced by U+FFFD, one per maximal bad sequence as
 // Unicode recommends. Valid text comes back unchanged.
 std::string ValidUtf8(std::string_view text);
+
+// `s` without leading and trailing spaces, tabs, CRs and newlines (a
+// command's output, an HTTP body).
+std::string Trim(const std::string& s);
+
+// Parses a non-empty string of decimal digits that fits in 64 bits (a
+// generation, a port, a weight); false for anything else.
+bool ParseDecimal(const std::string& text, uint64_t* value);
 
 }  // namespace bgctl
 

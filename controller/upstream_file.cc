@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "controller/text.h"
+
 namespace bgctl {
 
 namespace {
@@ -26,24 +28,6 @@ bool NumericHost(const std::string& host) {
          inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-// "HOST:PORT" as nginx wants it (IPv6 in brackets).
-std::string Address(const UpstreamServer& s) {
-  bool v6 = s.host.find(':') != std::string::npos;
-  return (v6 ? "[" + s.host + "]" : s.host) + ":" + std::to_string(s.port);
-}
-
-// Parses a non-empty string of decimal digits that fits in 64 bits.
-bool ParseUnsigned(const std::string& text, uint64_t* value) {
-  if (text.empty() || text.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *value = v;
-  return true;
-}
-
 // One "server HOST:PORT weight=W;" line (after "server "), or a `down` one.
 bool ParseServerLine(const std::string& rest, UpstreamServer* s, bool* down) {
   std::istringstream in(rest);
@@ -55,7 +39,7 @@ bool ParseServerLine(const std::string& rest, UpstreamServer* s, bool* down) {
   if (s->host.size() > 2 && s->host.front() == '[' && s->host.back() == ']')
     s->host = s->host.substr(1, s->host.size() - 2);
   uint64_t port = 0;
-  if (!ParseUnsigned(address.substr(colon + 1), &port) || port > 65535)
+  if (!ParseDecimal(address.substr(colon + 1), &port) || port > 65535)
     return false;
   s->port = static_cast<int>(port);
   s->weight = 1;  // nginx's default
@@ -63,7 +47,7 @@ bool ParseServerLine(const std::string& rest, UpstreamServer* s, bool* down) {
   while (in >> word) {
     if (!word.empty() && word.back() == ';') word.pop_back();
     uint64_t w = 0;
-    if (word.rfind("weight=", 0) == 0 && ParseUnsigned(word.substr(7), &w))
+    if (word.rfind("weight=", 0) == 0 && ParseDecimal(word.substr(7), &w))
       s->weight = static_cast<int>(std::min<uint64_t>(w, 1000000));
     if (word == "down") *down = true;
   }
@@ -71,6 +55,11 @@ bool ParseServerLine(const std::string& rest, UpstreamServer* s, bool* down) {
 }
 
 }  // namespace
+
+std::string HostPort(const std::string& host, int port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
 
 std::vector<UpstreamServer> ServersFor(const TrafficSplit& split) {
   const int w = EffectiveCanaryWeight(split);
@@ -131,8 +120,8 @@ std::string RenderUpstream(const std::string& upstream_name,
   text += "upstream " + upstream_name + " {\n";
   text += "    zone " + upstream_name + " 64k;\n";
   for (const UpstreamServer& s : servers) {
-    text += "    server " + Address(s) + " weight=" + std::to_string(s.weight) +
-            " max_fails=0;\n";
+    text += "    server " + HostPort(s.host, s.port) +
+            " weight=" + std::to_string(s.weight) + " max_fails=0;\n";
   }
   if (keepalive > 0)
     text += "    keepalive " + std::to_string(keepalive) + ";\n";
@@ -161,8 +150,8 @@ bool ParseUpstreamFile(const std::string& text,
   const std::string prefix = kHeaderPrefix;
   size_t semi = line.find(';');
   if (line.rfind(prefix, 0) != 0 || semi == std::string::npos ||
-      !ParseUnsigned(line.substr(prefix.size(), semi - prefix.size()),
-                     &out->generation)) {
+      !ParseDecimal(line.substr(prefix.size(), semi - prefix.size()),
+                    &out->generation)) {
     *err = "not written by bgctl (no \"" + prefix + "N\" first line)";
     return false;
   }
@@ -187,6 +176,16 @@ bool ParseUpstreamFile(const std::string& text,
   }
   if (!found) *err = "no upstream " + upstream_name;
   return found;
+}
+
+bool RestoreUpstreamFile(FileSystem* fs, const std::string& path,
+                         bool had_previous, const std::string& previous,
+                         std::string* err) {
+  std::string restore_err;
+  bool ok = had_previous ? fs->WriteFileAtomic(path, previous, &restore_err)
+                         : fs->Remove(path, &restore_err);
+  if (!ok) *err += "; restoring " + path + " failed too: " + restore_err;
+  return ok;
 }
 
 }  // namespace bgctl

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/env.h"
 #include "controller/traffic_switch.h"
 
 namespace bgctl {
@@ -77,6 +78,17 @@ struct UpstreamFileContents {
 bool ParseUpstreamFile(const std::string& text,
                        const std::string& upstream_name,
                        UpstreamFileContents* out, std::string* err);
+
+// "HOST:PORT" as nginx writes an address (an IPv6 host in brackets).
+std::string HostPort(const std::string& host, int port);
+
+// Puts the upstream file back as it was before a switch wrote it:
+// `previous` when it existed (had_previous), otherwise removes it. On
+// failure appends "; restoring PATH failed too: WHY" to *err and returns
+// false. Both switches restore through this.
+bool RestoreUpstreamFile(FileSystem* fs, const std::string& path,
+                         bool had_previous, const std::string& previous,
+                         std::string* err);
 
 }  // namespace bgctl
 

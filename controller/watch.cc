@@ -133,7 +133,7 @@ int WatchStatus(const Config& cfg, Env env, int64_t interval_ms, int count) {
     while (!g_watch_stop && env.clock->NowMs() < until)
       env.clock->SleepMs(std::min<int64_t>(50, until - env.clock->NowMs()));
     follower.Poll([&](std::string_view l) { Count(cfg, l, &frame); }, &err);
-    if (!LoadState(env.fs, cfg.state_dir + "/state.json", &frame.state, &err)) {
+    if (!LoadState(env.fs, StatePath(cfg), &frame.state, &err)) {
       std::fprintf(stderr, "bgctl: %s\n", err.c_str());
       return kExitFailed;
     }

@@ -11,6 +11,7 @@
 
 #include "tests/support/e2e.h"
 #include "tests/support/load.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 #include "tests/support/temp_dir.h"
 
@@ -25,16 +26,6 @@ using bgctl::testing::ServiceOptions;
 using nlohmann::json;
 using namespace bgctl::testing;  // NOLINT: test helpers
 
-namespace {
-
-// Starts the service and deploys v1 as its first version.
-void StartWithV1(Service* svc, const ServiceOptions& options = {}) {
-  std::string err;
-  INFO(err);
-  REQUIRE(bgctl::testing::StartWithV1(svc, options, &err));
-}
-}  // namespace
-
 TEST_CASE(
     "a canary answering 30% errors is rolled back and users see few of "
     "them",
@@ -47,7 +38,7 @@ TEST_CASE(
       "max_error_rate: "
       "0.05, max_p99_latency: 250ms, max_latency_ratio: 10}";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   ServiceOptions bad = o;
   bad.backend_args = ", --error-rate, \"0.3\"";
   std::string bad_cfg = svc.WriteConfig("bad.yaml", bad);
@@ -97,7 +88,7 @@ TEST_CASE(
       "max_error_rate: "
       "0.05, max_p99_latency: 250ms, max_latency_ratio: 1000}";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 200));
   load.Start();
   SleepMs(300);
@@ -138,7 +129,7 @@ TEST_CASE(
       "max_error_rate: "
       "0.01, max_p99_latency: 250ms, max_latency_ratio: 3}";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 300));
   load.Start();
   for (const char* v : {"v2", "v3", "v4"}) {
@@ -165,7 +156,7 @@ TEST_CASE(
       "0.01, max_p99_latency: 250ms, max_latency_ratio: 3, on_no_data: "
       "continue}";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 20));
   load.Start();
   CommandResult r = svc.Bgctl({"deploy", "--version", "v2"});
@@ -194,7 +185,7 @@ TEST_CASE("a canary killed with SIGKILL mid-step is rolled back at once",
   ServiceOptions o;
   o.steps = "[{weight: 10, pause: 20s}, {weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   ChildProcess deploy;
   REQUIRE(svc.StartBgctl({"deploy", "--version", "v2"}, &deploy,
                          svc.dir() + "/deploy.log"));
@@ -226,7 +217,7 @@ TEST_CASE(
   ServiceOptions o;
   o.steps = "[{weight: 50, pause: 20s}, {weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 300));
   load.Start();
   ChildProcess deploy;

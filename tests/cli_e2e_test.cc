@@ -9,18 +9,13 @@
 
 #include "tests/support/e2e.h"
 #include "tests/support/process_guard.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 
 using nlohmann::json;
 using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
-
-void StartWithV1(Service* svc, const ServiceOptions& options = {}) {
-  std::string err;
-  INFO(err);
-  REQUIRE(bgctl::testing::StartWithV1(svc, options, &err));
-}
 
 // The one JSON document of `--output json` output.
 json Document(const CommandResult& r) {
@@ -37,7 +32,7 @@ TEST_CASE(
     "empty --steps, each with exit 2 and the reason",
     "[cli_e2e]") {
   Service svc;
-  StartWithV1(&svc);
+  RequireStartWithV1(&svc);
   CommandResult r = svc.Bgctl({"status", "--watch", "--count", "-1"});
   CHECK(r.exit_code == 2);
   CHECK(r.err == "bgctl: --count: must be 0 (until Ctrl-C) or more, got -1\n");
@@ -61,7 +56,7 @@ TEST_CASE(
   Service svc;
   ServiceOptions o;
   o.steps = "[{weight: 10, pause: forever}, {weight: 100}]";
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   const std::string why =
       "a rollout of v2 is under way (phase paused): use `bgctl promote`, "
@@ -84,7 +79,7 @@ TEST_CASE(
   Service svc;
   ServiceOptions o;
   o.steps = "[{weight: 100}]";
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   // v1 has exited (keep_previous 0s): a rollback starts it again. This one
   // never gets healthy, so the rollback waits.

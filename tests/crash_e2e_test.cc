@@ -11,6 +11,7 @@
 
 #include "tests/support/e2e.h"
 #include "tests/support/load.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 
 using nlohmann::json;
@@ -107,9 +108,7 @@ bool RecoveryExitOk(const Run& run, int code) {
 
 void KillAtEveryPoint(const Run& run) {
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc, Options(), &err));
+  RequireStartWithV1(&svc, Options());
   ServiceOptions bad = Options();
   bad.backend_args = ", --error-rate, \"0.6\"";
   std::string bad_config = svc.WriteConfig("bad.yaml", bad);

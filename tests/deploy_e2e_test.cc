@@ -14,6 +14,7 @@
 #include "controller/access_log.h"
 #include "tests/support/e2e.h"
 #include "tests/support/load.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 #include "tests/support/temp_dir.h"
 
@@ -28,20 +29,10 @@ using bgctl::testing::ServiceOptions;
 using nlohmann::json;
 using namespace bgctl::testing;  // NOLINT: test helpers
 
-namespace {
-
-// Starts the service and deploys v1 as its first version.
-void StartWithV1(Service* svc, const ServiceOptions& options = {}) {
-  std::string err;
-  INFO(err);
-  REQUIRE(bgctl::testing::StartWithV1(svc, options, &err));
-}
-}  // namespace
-
 TEST_CASE("the first deploy goes to 100% once healthy and nginx answers v1",
           "[deploy_e2e]") {
   Service svc;
-  StartWithV1(&svc);
+  RequireStartWithV1(&svc);
   for (int i = 0; i < 5; ++i) CHECK(VersionOf(svc.Get("/")) == "v1");
   json st = Status(svc);
   CHECK(st["phase"] == "promoted");
@@ -56,7 +47,7 @@ TEST_CASE("the first deploy goes to 100% once healthy and nginx answers v1",
 TEST_CASE("deploying v2 under load through nginx fails not one request",
           "[deploy_e2e]") {
   Service svc;
-  StartWithV1(&svc);
+  RequireStartWithV1(&svc);
   int v1_pid = svc.BackendPids(svc.blue()).at(0);
   LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
@@ -90,7 +81,7 @@ TEST_CASE(
   ServiceOptions o;
   o.steps = "[{weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   auto slow = std::async(std::launch::async, [&] {
     httplib::Client c("127.0.0.1", svc.port());
     c.set_read_timeout(20);
@@ -126,7 +117,7 @@ TEST_CASE("the split in nginx's access log at each step matches its weight",
   ServiceOptions o;
   o.steps = "[{weight: 10, pause: 2s}, {weight: 50, pause: 2s}, {weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadOptions lo = SteadyLoad(svc.port());
   lo.rate = 400;
   LoadGenerator load(lo);
@@ -188,7 +179,7 @@ TEST_CASE(
       "{path: /healthz, interval: 50ms, timeout: 500ms, healthy_threshold: 2, "
       "deadline: 2s}";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   std::string bad = svc.WriteConfig("bad.yaml", [&] {
     ServiceOptions b = o;
     b.backend_args = ", --unhealthy";
@@ -225,7 +216,7 @@ TEST_CASE(
     "tail",
     "[deploy_e2e]") {
   Service svc;
-  StartWithV1(&svc);
+  RequireStartWithV1(&svc);
   ServiceOptions b;
   b.backend_args = ", --no-such-flag";
   std::string bad = svc.WriteConfig("crash.yaml", b);
@@ -243,7 +234,7 @@ TEST_CASE("a second deploy while one runs exits 4 at once naming the holder",
   ServiceOptions o;
   o.steps = "[{weight: 10, pause: 3s}, {weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   ChildProcess first;
   REQUIRE(svc.StartBgctl({"deploy", "--version", "v2"}, &first,
                          svc.dir() + "/first.log"));
@@ -270,7 +261,7 @@ TEST_CASE(
     "byte and traffic goes on",
     "[deploy_e2e]") {
   Service svc;
-  StartWithV1(&svc);
+  RequireStartWithV1(&svc);
   std::string before = ReadWholeFile(svc.nginx().upstream_file());
   // The same service, but nginx's test command fails.
   std::string cfg = ReadWholeFile(svc.config_path());

@@ -49,8 +49,9 @@ std::string Listing(const std::string& dir) {
 
 void StartService(Service* svc, const ServiceOptions& o = {}) {
   std::string err;
+  const bool started = svc->Start(o, &err);
   INFO(err);
-  REQUIRE(svc->Start(o, &err));
+  REQUIRE(started);
 }
 
 }  // namespace
@@ -179,8 +180,9 @@ TEST_CASE(
   o.steps = "[{weight: 20, pause: 3s}, {weight: 100}]";
   Service svc;
   std::string err;
+  const bool started = bgctl::testing::StartWithV1(&svc, o, &err);
   INFO(err);
-  REQUIRE(bgctl::testing::StartWithV1(&svc, o, &err));
+  REQUIRE(started);
   const std::string state_dir = svc.dir() + "/state";
 
   // SIGINT while waiting: exit 1 at once, no state change, no stray file.

@@ -122,10 +122,11 @@ TEST_CASE(
   today_options.stdout_path = svc.dir() + "/today.log";
   today_options.stderr_path = today_options.stdout_path;
   std::string err;
+  const bool started = today.Start({BACKEND_SAMPLE_BIN, "--port",
+                                    std::to_string(current), "--version", "v0"},
+                                   today_options, &err);
   INFO(err);
-  REQUIRE(today.Start({BACKEND_SAMPLE_BIN, "--port", std::to_string(current),
-                       "--version", "v0"},
-                      today_options, &err));
+  REQUIRE(started);
   REQUIRE(WaitForPort(current, 5000));
   const std::string prefix = svc.nginx().prefix();
   REQUIRE(svc.StartUserNginx(

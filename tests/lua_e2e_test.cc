@@ -19,6 +19,7 @@
 #include "tests/support/http_backend.h"
 #include "tests/support/load.h"
 #include "tests/support/ports.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 #include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
@@ -41,12 +42,10 @@ ServiceOptions LuaOptions(const std::string& steps) {
   return o;
 }
 
-// Keep-alive clients only: 6 threads of GET and POST mixed (30% POST).
+// SteadyLoad with every client on keep-alive (6 threads, 30% POST).
 LoadOptions KeepAliveLoad(int port, double rate = 300) {
   LoadOptions o = SteadyLoad(port, rate);
-  o.threads = 6;
   o.keep_alive_share = 1.0;
-  o.post_share = 0.3;
   return o;
 }
 
@@ -163,8 +162,10 @@ TEST_CASE(
   int placeholder_port = PickFreePort();
   NginxFixture nginx;
   std::string err;
+  const bool started =
+      nginx.Start("svc", placeholder_port, &err, /*lua_switch=*/true);
   INFO(err);
-  REQUIRE(nginx.Start("svc", placeholder_port, &err, /*lua_switch=*/true));
+  REQUIRE(started);
   // The script wrote exactly the text the controller renders.
   CHECK(ReadWholeFile(nginx.upstream_file()) ==
         bgctl::RenderLuaPlaceholderUpstream("svc", placeholder_port));
@@ -204,8 +205,10 @@ TEST_CASE(
   HttpBackend failing("F", 503), good("G");
   NginxFixture nginx;
   std::string err;
+  const bool started =
+      nginx.Start("svc", good.port(), &err, /*lua_switch=*/true);
   INFO(err);
-  REQUIRE(nginx.Start("svc", good.port(), &err, /*lua_switch=*/true));
+  REQUIRE(started);
   bgctl::LuaSwitch sw(LuaConfigOf(nginx), bgctl::RealEnv(),
                       bgctl::RealHttpPoster());
   bgctl::TrafficSplit split;
@@ -247,12 +250,8 @@ TEST_CASE(
     "[lua_e2e]") {
   REQUIRE_LUA();
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc,
-                      LuaOptions("[{weight: 10, pause: 1s}, {weight: 50, "
-                                 "pause: 1s}, {weight: 100}]"),
-                      &err));
+  RequireStartWithV1(&svc, LuaOptions("[{weight: 10, pause: 1s}, {weight: 50, "
+                                      "pause: 1s}, {weight: 100}]"));
   std::string paused = svc.WriteConfig(
       "paused.yaml",
       LuaOptions("[{weight: 10, pause: forever}, {weight: 100}]"));
@@ -296,10 +295,8 @@ TEST_CASE(
     "[lua_e2e]") {
   REQUIRE_LUA();
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(
-      &svc, LuaOptions("[{weight: 10, pause: forever}, {weight: 100}]"), &err));
+  RequireStartWithV1(
+      &svc, LuaOptions("[{weight: 10, pause: forever}, {weight: 100}]"));
   CommandResult d = svc.Bgctl({"deploy", "--version", "v2"});
   INFO(d.out << d.err);
   REQUIRE(d.exit_code == 0);
@@ -325,9 +322,8 @@ TEST_CASE(
   REQUIRE_LUA();
   Service svc;
   std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(
-      &svc, LuaOptions("[{weight: 10, pause: forever}, {weight: 100}]"), &err));
+  RequireStartWithV1(
+      &svc, LuaOptions("[{weight: 10, pause: forever}, {weight: 100}]"));
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   REQUIRE(svc.Bgctl({"set-weight", "30"}).exit_code == 0);
   svc.nginx().Stop();
@@ -349,10 +345,8 @@ TEST_CASE("the preview header reaches the canary at 0% and stable at 100%",
           "[lua_e2e]") {
   REQUIRE_LUA();
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(
-      &svc, LuaOptions("[{weight: 1, pause: forever}, {weight: 100}]"), &err));
+  RequireStartWithV1(
+      &svc, LuaOptions("[{weight: 1, pause: forever}, {weight: 100}]"));
   CommandResult d = svc.Bgctl({"deploy", "--version", "v2"});
   INFO(d.out << d.err);
   REQUIRE(d.exit_code == 0);
@@ -378,9 +372,7 @@ TEST_CASE(
       LuaOptions("[{weight: 10, pause: forever}, {weight: 100}]");
   o.lua = "{sticky_cookie: bgctl_canary}";
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc, o, &err));
+  RequireStartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   std::string cookie;
   for (int i = 0; i < 50 && cookie.empty(); ++i) {
@@ -410,9 +402,7 @@ TEST_CASE(
       "{method: windows, interval: 500ms, min_requests: 20, failure_limit: 1, "
       "max_error_rate: 0.05, max_p99_latency: 250ms, max_latency_ratio: 10}";
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc, o, &err));
+  RequireStartWithV1(&svc, o);
   o.backend_args = ", --error-rate, \"0.5\"";
   std::string bad_config = svc.WriteConfig("bad.yaml", o);
   LoadGenerator load(KeepAliveLoad(svc.port()));

@@ -7,6 +7,7 @@
 
 #include "tests/support/e2e.h"
 #include "tests/support/process_guard.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 #include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
@@ -41,9 +42,7 @@ TEST_CASE(
   options.steps = "[{weight: 10, pause: forever}, {weight: 100}]";
   options.extra_yaml = "metrics:\n  textfile: metrics/svc.prom\n";
   REQUIRE(mkdir((svc.dir() + "/metrics").c_str(), 0755) == 0);
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc, options, &err));
+  RequireStartWithV1(&svc, options);
   const std::string path = svc.dir() + "/metrics/svc.prom";
 
   CommandResult deploy = svc.Bgctl({"deploy", "--version", "v2"});

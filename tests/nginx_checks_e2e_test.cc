@@ -11,6 +11,7 @@
 #include "controller/upstream_file.h"
 #include "tests/support/e2e.h"
 #include "tests/support/load.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 #include "tests/support/temp_dir.h"
 
@@ -93,9 +94,7 @@ TEST_CASE(
     "additions fails not one request under keep-alive load",
     "[nginx_checks_e2e]") {
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc, UserOptions(), &err));
+  RequireStartWithV1(&svc, UserOptions());
   CommandResult valid = svc.Bgctl({"validate"});
   INFO(valid.out << valid.err);
   CHECK(valid.exit_code == 0);
@@ -119,9 +118,7 @@ TEST_CASE(
     "loses at most one request per keep-alive client per reload",
     "[nginx_checks_e2e]") {
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc, UserOptions(/*client_keepalive=*/true), &err));
+  RequireStartWithV1(&svc, UserOptions(/*client_keepalive=*/true));
   CommandResult deploy;
   LoadReport report = DeployUnderLoad(&svc, &deploy);
   INFO(deploy.out << deploy.err << Failures(report));
@@ -140,9 +137,7 @@ TEST_CASE(
     "names the file and line of each misconfiguration with exit 2",
     "[nginx_checks_e2e]") {
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc, UserOptions(), &err));
+  RequireStartWithV1(&svc, UserOptions());
   const std::string conf_path = svc.nginx().nginx_conf();
   const std::string good = UserConf(svc.port());
   const std::string upstream_file = svc.nginx().upstream_file();
@@ -268,9 +263,7 @@ TEST_CASE(
     "test_command has no -t to derive it from (exit 2)",
     "[nginx_checks_e2e]") {
   Service svc;
-  std::string err;
-  INFO(err);
-  REQUIRE(StartWithV1(&svc, UserOptions(), &err));
+  RequireStartWithV1(&svc, UserOptions());
   // A wrapper like a sudo rule that allows `nginx -t` only: it runs nginx
   // for -t (also spelled --test) and refuses -T.
   const std::string wrapper = svc.dir() + "/nginx-wrapper";

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/e2e.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 
 using nlohmann::json;
@@ -34,12 +35,14 @@ TEST_CASE(
   o.steps = "[{weight: 10, pause: 2s}, {weight: 50, pause: 2s}, {weight: 100}]";
   Service svc;
   std::string err;
-  REQUIRE(StartWithV1(&svc, o, &err));
+  RequireStartWithV1(&svc, o);
   ChildProcess deploy;
   std::string log = svc.dir() + "/deploy.log";
   REQUIRE(svc.StartBgctl({"deploy", "--version", "v2"}, &deploy, log));
   REQUIRE(WaitFor(
-      [&] { return ReadWholeFile(log).find("weight 10%") != std::string::npos; },
+      [&] {
+        return ReadWholeFile(log).find("weight 10%") != std::string::npos;
+      },
       15000));
   svc.nginx().Kill();
 

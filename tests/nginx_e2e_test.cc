@@ -365,17 +365,6 @@ TEST_CASE(
   CHECK(q["status"] == 200);
 }
 
-// Asks the generation probe `n` times in a row, each over a new
-// connection; returns how many answers were not `generation`.
-int WrongGenerations(int port, uint64_t generation, int n) {
-  int wrong = 0;
-  for (int i = 0; i < n; ++i) {
-    Reply r = Fetch(port, "/__bgctl/generation");
-    if (r.status != 200 || r.body != std::to_string(generation)) ++wrong;
-  }
-  return wrong;
-}
-
 TEST_CASE(
     "after an exactly confirmed apply, 50 new connections in a row all "
     "answer the new generation and no old worker still listens",

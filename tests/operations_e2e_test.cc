@@ -12,6 +12,7 @@
 #include "tests/support/e2e.h"
 #include "tests/support/load.h"
 #include "tests/support/process_guard.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 #include "tests/support/temp_dir.h"
 
@@ -28,13 +29,6 @@ using nlohmann::json;
 using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
-
-// Starts the service and deploys v1 as its first version.
-void StartWithV1(Service* svc, const ServiceOptions& options = {}) {
-  std::string err;
-  INFO(err);
-  REQUIRE(bgctl::testing::StartWithV1(svc, options, &err));
-}
 
 // The canary's share (percent) of the requests in the access log written
 // since `offset`, by the worker generation serving them now: counts the
@@ -70,7 +64,7 @@ TEST_CASE(
   ServiceOptions o;
   o.steps = "[{weight: 25, pause: forever}, {weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   CommandResult d = svc.Bgctl({"deploy", "--version", "v2"});
@@ -115,7 +109,7 @@ TEST_CASE(
       "[{weight: 10, pause: forever}, {weight: 50, pause: forever}, {weight: "
       "100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   CommandResult full = svc.Bgctl({"promote", "--full"});
   INFO(full.out << full.err);
@@ -148,7 +142,7 @@ TEST_CASE(
   o.steps = "[{weight: 100}]";
   o.keep_previous = "60s";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   std::vector<int> v1 = svc.BackendPids(svc.blue());
   REQUIRE(v1.size() == 1);  // kept alive for an instant rollback
@@ -182,7 +176,7 @@ TEST_CASE(
   ServiceOptions o;
   o.steps = "[{weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   REQUIRE(svc.BackendPids(svc.blue()).empty());
   LoadGenerator load(SteadyLoad(svc.port()));
@@ -207,7 +201,7 @@ TEST_CASE(
   ServiceOptions o;
   o.steps = "[{weight: 30, pause: 30s}, {weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port()));
   load.Start();
   for (const char* recover : {"abort", "promote"}) {
@@ -254,7 +248,7 @@ TEST_CASE(
     "[operations_e2e]") {
   ServiceOptions o;
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   ServiceOptions hooked = o;
   hooked.hooks = "{timeout: 5s, pre_traffic: [/bin/false, \"{preview_url}\"]}";
   LoadGenerator load(SteadyLoad(svc.port()));
@@ -277,7 +271,7 @@ TEST_CASE("history lists every deploy with its outcome, in text and JSON",
   ServiceOptions o;
   o.steps = "[{weight: 50, pause: forever}, {weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);
   REQUIRE(svc.Bgctl({"abort"}).exit_code == 0);
   REQUIRE(svc.Bgctl({"deploy", "--version", "v3"}).exit_code == 0);
@@ -309,7 +303,7 @@ TEST_CASE(
     "[operations_e2e]") {
   ServiceOptions o;
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   CommandResult plain =
       svc.Bgctl({"status", "--watch", "--interval", "200ms", "--count", "3"});
   CHECK(plain.exit_code == 0);
@@ -333,7 +327,7 @@ TEST_CASE(
   ServiceOptions o;
   o.steps = "[{weight: 50, pause: 1s}, {weight: 100}]";
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   std::string cmd = std::string(BGCTL_BIN) + " -c " + svc.config_path() +
                     " deploy --version v2";
   CommandResult tty =

@@ -7,6 +7,7 @@
 
 #include "tests/support/e2e.h"
 #include "tests/support/load.h"
+#include "tests/support/require.h"
 #include "tests/support/service.h"
 #include "tests/support/temp_dir.h"
 
@@ -26,12 +27,6 @@ namespace {
 const char kContractAnalysis[] =
     "{interval: 5s, min_requests: 50, failure_limit: 2, max_error_rate: 0.01, "
     "max_p99_latency: 500ms}";
-
-void StartWithV1(Service* svc, const ServiceOptions& options) {
-  std::string err;
-  INFO(err);
-  REQUIRE(bgctl::testing::StartWithV1(svc, options, &err));
-}
 
 // The decisions of a deploy's --output json document, as "decision@step".
 std::vector<std::string> Decisions(const std::string& out) {
@@ -55,7 +50,7 @@ TEST_CASE(
   o.analysis = kContractAnalysis;
   o.backend_args = ", --error-rate, \"0.005\"";  // stable and canary alike
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 40));
   load.Start();
   for (const char* v : {"v2", "v3", "v4", "v5", "v6"}) {
@@ -80,7 +75,7 @@ TEST_CASE(
   o.steps = "[{weight: 10, pause: 10s}, {weight: 100}]";
   o.analysis = kContractAnalysis;
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   ServiceOptions bad = o;
   bad.backend_args = ", --error-rate, \"0.3\"";
   const std::string bad_cfg = svc.WriteConfig("bad.yaml", bad);
@@ -118,7 +113,7 @@ TEST_CASE("status shows the running evidence of the step under way",
   o.steps = "[{weight: 20, pause: 4s}, {weight: 100}]";
   o.analysis = kContractAnalysis;
   Service svc;
-  StartWithV1(&svc, o);
+  RequireStartWithV1(&svc, o);
   LoadGenerator load(SteadyLoad(svc.port(), 100));
   load.Start();
   ChildProcess deploy;

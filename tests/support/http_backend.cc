@@ -44,4 +44,13 @@ Reply Fetch(int port, const std::string& path, const std::string& method) {
   return {res->status, res->body};
 }
 
+int WrongGenerations(int port, uint64_t generation, int n) {
+  int wrong = 0;
+  for (int i = 0; i < n; ++i) {
+    Reply r = Fetch(port, "/__bgctl/generation");
+    if (r.status != 200 || r.body != std::to_string(generation)) ++wrong;
+  }
+  return wrong;
+}
+
 }  // namespace bgctl::testing

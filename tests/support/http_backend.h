@@ -7,6 +7,7 @@
 
 #include <httplib.h>
 
+#include <cstdint>
 #include <string>
 #include <thread>
 
@@ -36,6 +37,11 @@ struct Reply {
 // to read); method GET or POST.
 Reply Fetch(int port, const std::string& path,
             const std::string& method = "GET");
+
+// Asks nginx's generation probe (/__bgctl/generation on 127.0.0.1:port) `n`
+// times in a row, each over a new connection; returns how many answers were
+// not `generation`.
+int WrongGenerations(int port, uint64_t generation, int n);
 
 }  // namespace bgctl::testing
 

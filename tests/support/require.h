@@ -1,0 +1,26 @@
+// Catch2 assertions over the end-to-end helpers (e2e.h), for test sources
+// only: the benchmarks link tests/support without Catch2.
+#ifndef BGCTL_TESTS_SUPPORT_REQUIRE_H_
+#define BGCTL_TESTS_SUPPORT_REQUIRE_H_
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "tests/support/e2e.h"
+
+namespace bgctl::testing {
+
+// StartWithV1, or the test fails with bgctl's output. (An INFO(err) before
+// the call would show nothing: Catch2 takes an INFO's text when it is
+// written, not when an assertion fails.)
+inline void RequireStartWithV1(Service* svc,
+                               const ServiceOptions& options = {}) {
+  std::string err;
+  const bool started = StartWithV1(svc, options, &err);
+  INFO(err);
+  REQUIRE(started);
+}
+
+}  // namespace bgctl::testing
+
+#endif  // BGCTL_TESTS_SUPPORT_REQUIRE_H_
