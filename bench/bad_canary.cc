@@ -17,12 +17,13 @@
 // From the load generator's records (every response carries its version):
 //   first bad  = when the first 5xx from the canary version arrived
 //   all stable = start time of the last request the canary answered
-// and from bgctl's --output json: the failed window's event time and the 0%
-// "weight" event (confirmed reload, with its reload_ms), both moved to the
-// load generator's clock by the time bgctl was launched (so they read early
-// by bgctl's start-up time, a few ms).
+// and from bgctl's --output json: the failed window's event time, the
+// "rolling_back" event (the verdict, either method) and the 0% "weight"
+// event (confirmed switch, with its switch_ms), moved to the load
+// generator's clock by the time bgctl was launched (so they read early by
+// bgctl's start-up time, a few ms; their differences are exact).
 // Targets: first bad -> all stable <= 1 s when the canary gets >= 100 req/s
-// (nominal: RATE * WEIGHT / 100);
+// (nominal: RATE * WEIGHT / 100); verdict -> 0% confirmed <= 20 ms;
 // failed responses <= 1.5 * min_requests * error_rate = 9.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -45,6 +46,7 @@ using testing::ServiceOptions;
 constexpr int kMinRequests = 20;
 constexpr double kErrorRate = 0.3;
 constexpr double kHurtBudget = 1.5 * kMinRequests * kErrorRate;
+constexpr double kCutTargetMs = 20;  // verdict -> 0% confirmed
 // The window rule's settings; --method sequential judges the same canary
 // with the sequential judge (these limits, its defaults otherwise).
 std::string Analysis(const std::string& method) {
@@ -71,6 +73,7 @@ struct PointResult {
   double step_ms = -1;          // bgctl's "weight W confirmed" event
   double step_reload_ms = -1;   // that event's reload_ms
   double window_ms = -1;        // bgctl's failed window event
+  double verdict_ms = -1;       // bgctl's "rolling_back" event
   int64_t window_requests = 0;  // canary requests in that window
   double zero_ms = -1;          // bgctl's 0% weight event (confirmed)
   double zero_reload_ms = -1;   // that event's reload_ms
@@ -145,6 +148,8 @@ PointResult RunPoint(Service* svc, const std::string& bad_cfg,
     p.window_ms = static_cast<double>(launched + w.value("t_ms", 0));
     p.window_requests = w.value("canary_requests", int64_t{0});
   }
+  for (const nlohmann::json& v : Events(run.doc, "rolling_back"))
+    p.verdict_ms = static_cast<double>(launched + v.value("t_ms", 0));
   // The sequential judge has no windows: the canary requests of the step
   // it rejected, from the deploy's analysis document.
   const nlohmann::json& steps =
@@ -171,6 +176,12 @@ PointResult RunPoint(Service* svc, const std::string& bad_cfg,
     p.problem = "the load generator saw no 5xx from the canary";
   }
   return p;
+}
+
+// From bgctl's verdict to its confirmed 0% switch; -1 when either is
+// missing.
+double CutMs(const PointResult& p) {
+  return p.verdict_ms < 0 || p.zero_ms < 0 ? -1 : p.zero_ms - p.verdict_ms;
 }
 
 bool ParseRates(const std::string& text, std::vector<RatePoint>* out) {
@@ -209,12 +220,20 @@ void PrintPoint(const PointResult& p) {
       static_cast<long long>(p.window_requests));
   std::printf(
       "      first bad -> last canary request %s ms%s; -> bgctl 0%% "
-      "confirmed %s ms (reload_ms %.0f)\n",
+      "confirmed %s ms (switch_ms %.0f)\n",
       rel(p.all_stable_ms).c_str(),
       !fast_needed   ? " (canary < 100 req/s: no target)"
       : back <= 1000 ? " (target <= 1000: met)"
                      : " (target <= 1000: MISSED)",
       rel(p.zero_ms).c_str(), p.zero_reload_ms);
+  const double cut = CutMs(p);
+  std::printf("      verdict (rolling_back) %s -> 0%% confirmed %s\n",
+              rel(p.verdict_ms).c_str(),
+              cut < 0 ? "n/a"
+                      : (std::to_string(std::lround(cut)) + " ms (target <= " +
+                         std::to_string(std::lround(kCutTargetMs)) + ": " +
+                         (cut <= kCutTargetMs ? "met" : "MISSED") + ")")
+                            .c_str());
   std::printf(
       "      users hurt %lld (target <= %.0f: %s); /proc/net/tcp "
       "had %zu sockets at the start (read in %.0f ms)\n",
@@ -295,8 +314,9 @@ int main(int argc, char** argv) {
   }
   std::printf("\nsummary: median (max) over %d run(s)\n", runs);
   for (size_t i = 0; i < points.size(); ++i) {
-    std::vector<double> back, zero, hurt, achieved, canary;
+    std::vector<double> back, zero, cut, hurt, achieved, canary;
     for (const PointResult& p : all[i]) {
+      if (CutMs(p) >= 0) cut.push_back(CutMs(p));
       if (p.first_bad_ms < 0) continue;
       back.push_back(p.all_stable_ms - p.first_bad_ms);
       zero.push_back(p.zero_ms - p.first_bad_ms);
@@ -307,12 +327,12 @@ int main(int argc, char** argv) {
     std::printf(
         "  %5.0f req/s @%2d%% (achieved %.0f, canary %.0f req/s): "
         "first bad -> last canary request %.0f (%.0f) ms, -> bgctl "
-        "0%% confirmed %.0f (%.0f) ms; users hurt %.0f (%.0f), budget "
-        "%.0f\n",
+        "0%% confirmed %.0f (%.0f) ms; verdict -> 0%% confirmed %.0f (%.0f) "
+        "ms, target %.0f; users hurt %.0f (%.0f), budget %.0f\n",
         points[i].rate, points[i].weight, Median(achieved), Median(canary),
         Median(back), Percentile(back, 1.0), Median(zero),
-        Percentile(zero, 1.0), Median(hurt), Percentile(hurt, 1.0),
-        kHurtBudget);
+        Percentile(zero, 1.0), Median(cut), Percentile(cut, 1.0), kCutTargetMs,
+        Median(hurt), Percentile(hurt, 1.0), kHurtBudget);
   }
   return all_ok ? 0 : 1;
 }

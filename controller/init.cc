@@ -102,27 +102,17 @@ bool Matches(const Candidate& c, const InitOptions& o) {
 // False for ssl/quic listeners, unix sockets and IPv6 addresses.
 bool PlainListen(const NginxDirective& listen, std::string* host, int* port,
                  bool* is_default) {
-  if (listen.args.empty()) return false;
-  *is_default = false;
-  for (size_t i = 1; i < listen.args.size(); ++i) {
-    const std::string& a = listen.args[i];
-    if (a == "ssl" || a == "quic") return false;
-    if (a == "default_server" || a == "default") *is_default = true;
-  }
-  std::string addr = listen.args[0];
-  if (addr.rfind("unix:", 0) == 0 || addr[0] == '[') return false;
-  size_t colon = addr.rfind(':');
-  std::string h = colon == std::string::npos ? "" : addr.substr(0, colon);
-  std::string p = colon == std::string::npos ? addr : addr.substr(colon + 1);
-  if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos ||
-      p.size() > 5)
+  NginxListen l;
+  if (!ParseListen(listen, &l) || l.unix_socket || l.ipv6 || l.tls)
     return false;
-  *port = std::stoi(p);
-  if (h.empty() || h == "*" || h == "0.0.0.0" || h == "localhost")
-    h = "127.0.0.1";
-  if (h.find_first_not_of("0123456789.") != std::string::npos) return false;
-  *host = h;
-  return *port > 0 && *port < 65536;
+  if (l.host.empty() || l.host == "0.0.0.0" || l.host == "localhost")
+    l.host = "127.0.0.1";
+  if (l.host.find_first_not_of("0123456789.") != std::string::npos)
+    return false;
+  *host = l.host;
+  *port = l.port;
+  *is_default = l.is_default;
+  return true;
 }
 
 // The server of `http` that answers requests to host:port whose Host

@@ -62,26 +62,11 @@ bool ProxiesTo(const NginxDirective& d, const std::string& name) {
   return false;
 }
 
-// The port of a `listen` directive; 80 for an address without one, 0 for
-// a unix socket.
+// The port of a `listen` directive; 0 for a unix socket or one nginx
+// would not take.
 int ListenPort(const NginxDirective& listen) {
-  if (listen.args.empty()) return 0;
-  const std::string& a = listen.args[0];
-  if (a.rfind("unix:", 0) == 0) return 0;
-  std::string port = a;
-  size_t colon = a.rfind(':');
-  size_t bracket = a.rfind(']');
-  if (colon != std::string::npos &&
-      (bracket == std::string::npos || colon > bracket))
-    port = a.substr(colon + 1);
-  else if (!port.empty() && !std::isdigit(static_cast<unsigned char>(port[0])))
-    return 80;
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char c) {
-        return std::isdigit(static_cast<unsigned char>(c));
-      }))
-    return 80;  // a host name or address alone
-  return std::stoi(port);
+  NginxListen l;
+  return ParseListen(listen, &l) ? l.port : 0;
 }
 
 // The location (or `if`) block a proxy_pass sits in, else its server.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "controller/text.h"
+
 namespace bgctl {
 
 namespace {
@@ -332,6 +334,50 @@ std::vector<const NginxDirective*> InheritedDirectives(
 
 std::string WhereIs(const NginxDirective& d) {
   return d.file + ":" + std::to_string(d.line);
+}
+
+bool ParseListen(const NginxDirective& listen, NginxListen* out) {
+  if (listen.args.empty() || listen.args[0].empty()) return false;
+  NginxListen l;
+  for (size_t i = 1; i < listen.args.size(); ++i) {
+    const std::string& a = listen.args[i];
+    l.tls |= a == "ssl" || a == "quic";
+    l.is_default |= a == "default_server" || a == "default";
+  }
+  const std::string& addr = listen.args[0];
+  std::string port;
+  if (addr.rfind("unix:", 0) == 0) {
+    l.unix_socket = true;
+    l.host = addr.substr(5);
+    l.port = 0;
+  } else if (addr[0] == '[') {
+    size_t close = addr.find(']');
+    if (close == std::string::npos) return false;
+    l.ipv6 = true;
+    l.host = addr.substr(1, close - 1);
+    if (close + 1 < addr.size()) {
+      if (addr[close + 1] != ':') return false;
+      port = addr.substr(close + 2);
+      if (port.empty()) return false;
+    }
+  } else if (size_t colon = addr.rfind(':'); colon != std::string::npos) {
+    l.host = addr.substr(0, colon);
+    port = addr.substr(colon + 1);
+    if (port.empty()) return false;
+  } else if (addr.find_first_not_of("0123456789") == std::string::npos) {
+    port = addr;
+  } else {
+    l.host = addr;
+  }
+  if (l.host == "*") l.host.clear();
+  uint64_t number = 0;
+  if (!port.empty()) {
+    if (!ParseDecimal(port, &number) || number < 1 || number > 65535)
+      return false;
+    l.port = static_cast<int>(number);
+  }
+  *out = l;
+  return true;
 }
 
 std::vector<std::string> DumpCommand(

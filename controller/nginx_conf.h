@@ -72,6 +72,22 @@ std::vector<const NginxDirective*> InheritedDirectives(
 // "FILE:LINE" of a directive.
 std::string WhereIs(const NginxDirective& d);
 
+// What a `listen` directive listens on, read as nginx reads its address:
+// "ADDR:PORT", "PORT", "ADDR" (port 80), "[IPV6]:PORT", "[IPV6]",
+// "unix:PATH"; and the parameters bgctl cares about.
+struct NginxListen {
+  std::string host;  // as written, IPv6 without brackets; "" for "*" or none
+  int port = 80;     // 0 for a unix socket
+  bool unix_socket = false;
+  bool ipv6 = false;
+  bool tls = false;         // ssl or quic
+  bool is_default = false;  // default_server (or nginx's older "default")
+};
+
+// False when the directive has no address, or a port that is not a number
+// in 1..65535.
+bool ParseListen(const NginxDirective& listen, NginxListen* out);
+
 // The argv that dumps the configuration `test_command` tests: the same
 // program and options, with -t (or -tq) replaced by -T and -q dropped.
 // Empty when test_command has no -t.

@@ -184,5 +184,41 @@ TEST_CASE(
                                  "probe in server"});
 }
 
+// "ADDR PARAMS..." as one listen directive, read by ParseListen; "refused"
+// when it fails, else "host|port|flags".
+std::string Listen(const std::vector<std::string>& args) {
+  NginxDirective d;
+  d.name = "listen";
+  d.args = args;
+  NginxListen l;
+  if (!ParseListen(d, &l)) return "refused";
+  std::string flags = std::string(l.unix_socket ? "unix " : "") +
+                      (l.ipv6 ? "ipv6 " : "") + (l.tls ? "tls " : "") +
+                      (l.is_default ? "default " : "");
+  if (!flags.empty()) flags.pop_back();
+  return l.host + "|" + std::to_string(l.port) + "|" + flags;
+}
+
+TEST_CASE(
+    "a listen address reads as nginx reads it: host, port 80 when "
+    "none is given, IPv6, unix sockets, ssl and default_server",
+    "[nginx_conf]") {
+  CHECK(Listen({"127.0.0.1:8080"}) == "127.0.0.1|8080|");
+  CHECK(Listen({"8080", "default_server"}) == "|8080|default");
+  CHECK(Listen({"*:8443", "ssl", "http2"}) == "|8443|tls");
+  CHECK(Listen({"example.com"}) == "example.com|80|");
+  CHECK(Listen({"localhost:81", "default"}) == "localhost|81|default");
+  CHECK(Listen({"[::]:8080"}) == "::|8080|ipv6");
+  CHECK(Listen({"[::1]", "quic"}) == "::1|80|ipv6 tls");
+  CHECK(Listen({"unix:/run/app.sock"}) == "/run/app.sock|0|unix");
+  CHECK(Listen({"127.0.0.1:0"}) == "refused");
+  CHECK(Listen({"127.0.0.1:65536"}) == "refused");
+  CHECK(Listen({"127.0.0.1:"}) == "refused");
+  CHECK(Listen({"127.0.0.1:http"}) == "refused");
+  CHECK(Listen({"[::1"}) == "refused");
+  CHECK(Listen({"[::1]8080"}) == "refused");
+  CHECK(Listen({}) == "refused");
+}
+
 }  // namespace
 }  // namespace bgctl

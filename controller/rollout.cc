@@ -292,8 +292,16 @@ class Rollout {
     follower_.Poll([&](std::string_view line) { judge_->AddLine(line); }, &err);
     const Decision d =
         judge_->Update(ctx_->env.clock->NowMs(), CanaryCpuPercent());
+    if (d.kind == DecisionKind::kReject) return Reject(d);
     ReportJudge(d.kind != DecisionKind::kContinue);
-    if (d.kind != DecisionKind::kReject) return true;
+    return true;
+  }
+
+  // A rejection: the judge's events now, its evidence files once the
+  // traffic is off the canary (RollBack), so no write delays the cut.
+  bool Reject(const Decision& d) {
+    PrintJudgeEvents();
+    evidence_pending_ = true;
     Fail(kExitRolledBack, "analysis", "analysis: " + d.reason);
     return false;
   }
@@ -304,13 +312,11 @@ class Rollout {
     const StepConfig& step = steps_[state_->step_index];
     const Decision d =
         judge_->EndStep(ctx_->env.clock->NowMs(), CanaryCpuPercent());
+    if (d.kind == DecisionKind::kReject) return Reject(d);
     ReportJudge(true);
     const std::string at = "step " + std::to_string(state_->step_index + 1) +
                            " at " + std::to_string(step.weight) + "%";
     switch (d.kind) {
-      case DecisionKind::kReject:
-        Fail(kExitRolledBack, "analysis", "analysis: " + d.reason);
-        return false;
       case DecisionKind::kNoData: {
         const std::string why =
             "no verdict at " + std::to_string(step.weight) + "%: " + d.reason;
@@ -333,8 +339,8 @@ class Rollout {
   // Prints the judge's events, and keeps state_dir/analysis.json current:
   // at most every kEvidenceWriteMs, and at once when `decided`.
   void ReportJudge(bool decided) {
-    for (const JudgeEvent& e : judge_->TakeEvents())
-      ctx_->out->Event(e.kind, e.message, e.fields);
+    PrintJudgeEvents();
+    evidence_pending_ = false;
     const int64_t now = ctx_->env.clock->NowMs();
     if (!decided && evidence_written_ && now - evidence_at_ < kEvidenceWriteMs)
       return;
@@ -352,6 +358,11 @@ class Rollout {
     }
     if (ctx_->metrics)
       ctx_->metrics->AnalysisWritten(state_->deploy_id, evidence);
+  }
+
+  void PrintJudgeEvents() {
+    for (const JudgeEvent& e : judge_->TakeEvents())
+      ctx_->out->Event(e.kind, e.message, e.fields);
   }
 
   // On a terminal: the `status --watch` view of the step so far, with the
@@ -512,6 +523,18 @@ class Rollout {
     // A rollback that fails leaves the service as it was: promoted, the
     // previous version still on record for another try.
     if (rollback_ && exit_ == kExitRolledBack) exit_ = kExitFailed;
+    // bgctl's own verdict (analysis, health, crash, a hook): said when it
+    // is taken, so the time until the 0% "weight" event is the cut's cost.
+    if (exit_ == kExitRolledBack)
+      ctx_->out->Event(
+          "rolling_back",
+          "rolling back (" + std::string(reason_kind_) + "): " +
+              (state_->stable_slot.empty()
+                   ? "stopping " + Who()
+                   : "all traffic to " +
+                         state_->Slot(state_->stable_slot).version + " (" +
+                         state_->stable_slot + ")"),
+          {{"reason_kind", reason_kind_}});
     state_->phase = rollback_  ? Phase::kPromoted
                     : aborted_ ? Phase::kAborted
                                : Phase::kRolledBack;
@@ -522,6 +545,7 @@ class Rollout {
                        "; the canary keeps running until `bgctl abort` or "
                        "the next deploy can confirm the switch");
     Persist(ctx_, state_, &err);
+    if (evidence_pending_) ReportJudge(true);
     ctx_->out->Error((rollback_  ? "rollback failed: "
                       : aborted_ ? "aborted: "
                                  : "rolled back: ") +
@@ -557,6 +581,7 @@ class Rollout {
   LogFollower follower_;
   std::unique_ptr<CanaryJudge> judge_;
   bool evidence_written_ = false, evidence_error_shown_ = false;
+  bool evidence_pending_ = false;  // a rejection's, written after the cut
   int64_t evidence_at_ = 0;
   int64_t view_drawn_at_ = 0;
   int64_t cpu_ms_ = 0, cpu_sampled_at_ = 0;

@@ -65,6 +65,43 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "a rejected canary's traffic is cut before the evidence file is written, "
+    "and the verdict is said before the cut",
+    "[rollout][sequential_judge]") {
+  World w;
+  w.StartStable();
+  w.cfg.rollout.steps = {{10, 5000, false}, {100, 0, false}};
+  w.server.on_serving = [&](uint64_t generation) {
+    if (generation != 2) return;
+    w.clock.After(300, [&] {
+      w.AppendLog(kGreen, 503, 4);
+      w.AppendLog(kBlue, 200, 36);
+    });
+  };
+  std::string err;
+  REQUIRE(w.Deploy("v2", &err) == kExitRolledBack);
+  // The last upstream file (everything on blue) precedes the last evidence.
+  size_t last_upstream = 0, last_evidence = 0;
+  const auto& writes = w.fs.writes();
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (writes[i].path == kUpstreamFile) last_upstream = i;
+    if (writes[i].path == kAnalysisPath) last_evidence = i;
+  }
+  CHECK(writes[last_upstream].contents ==
+        Upstream({{kBlue, 100}}, w.Saved().generation));
+  CHECK(last_upstream < last_evidence);
+  CHECK(Analysis(&w)["decisions"][0]["decision"] == "reject");
+  const std::string out = w.out.str();
+  INFO(out);
+  const size_t verdict =
+      out.find("rolling back (analysis): all traffic to v1 (blue)");
+  const size_t cut = out.find("weight 0% on canary v2 confirmed");
+  REQUIRE(verdict != std::string::npos);
+  REQUIRE(cut != std::string::npos);
+  CHECK(verdict < cut);
+}
+
+TEST_CASE(
     "the evidence file is rewritten at most every 500 ms and at every "
     "decision",
     "[rollout][sequential_judge]") {
