@@ -79,13 +79,6 @@ class HelpFormatter : public CLI::Formatter {
 
 // The exit codes of exit_codes.h, for the end of --help.
 std::string ExitCodesHelp() {
-  const std::pair<int, const char*> codes[] = {
-      {bgctl::kExitOk, "done (also a deploy stopped at an indefinite pause)"},
-      {bgctl::kExitFailed, "failed at run time (message on stderr)"},
-      {bgctl::kExitUsage, "bad usage or invalid configuration"},
-      {bgctl::kExitRolledBack, "the deploy was rolled back"},
-      {bgctl::kExitBusy, "busy: another bgctl operation holds the lock"},
-  };
   std::string text =
       "Configuration:\n"
       "  bgctl.yaml (-c); `bgctl validate` checks it and the live nginx, and\n"
@@ -101,7 +94,7 @@ std::string ExitCodesHelp() {
       "  metrics.textfile        a .prom file for node_exporter\n"
       "\n"
       "Exit status:\n";
-  for (const auto& [code, meaning] : codes)
+  for (const auto& [code, meaning] : bgctl::kExitCodeMeanings)
     text += "  " + std::to_string(code) + "  " + meaning + "\n";
   return text;
 }
