@@ -71,12 +71,12 @@ struct PointResult {
   double all_stable_ms = -1;    // last canary request's start
   double first_canary_ms = -1;  // start of the first canary request
   double step_ms = -1;          // bgctl's "weight W confirmed" event
-  double step_reload_ms = -1;   // that event's reload_ms
+  double step_switch_ms = -1;   // that event's switch_ms
   double window_ms = -1;        // bgctl's failed window event
   double verdict_ms = -1;       // bgctl's "rolling_back" event
   int64_t window_requests = 0;  // canary requests in that window
   double zero_ms = -1;          // bgctl's 0% weight event (confirmed)
-  double zero_reload_ms = -1;   // that event's reload_ms
+  double zero_switch_ms = -1;   // that event's switch_ms
   int64_t hurt = 0;             // non-2xx + connection errors, whole load
   int64_t canary_5xx = 0;
   int exit_code = -1;
@@ -161,10 +161,10 @@ PointResult RunPoint(Service* svc, const std::string& bad_cfg,
     double at = static_cast<double>(launched + w.value("t_ms", 0));
     if (w.value("weight", -1) == point.weight && p.step_ms < 0) {
       p.step_ms = at;
-      p.step_reload_ms = w.value("switch_ms", 0.0);
+      p.step_switch_ms = w.value("switch_ms", 0.0);
     } else if (w.value("weight", -1) == 0) {
       p.zero_ms = at;
-      p.zero_reload_ms = w.value("switch_ms", 0.0);
+      p.zero_switch_ms = w.value("switch_ms", 0.0);
     }
   }
   if (run.exit_code != 3) {
@@ -213,10 +213,10 @@ void PrintPoint(const PointResult& p) {
   double back = p.all_stable_ms - p.first_bad_ms;
   std::printf(
       "      timeline (ms from the first bad response): first canary request "
-      "%s, step %d%% confirmed %s (reload_ms %.0f), failed window %s (%lld "
+      "%s, step %d%% confirmed %s (switch_ms %.0f), failed window %s (%lld "
       "canary requests)\n",
       rel(p.first_canary_ms).c_str(), p.point.weight, rel(p.step_ms).c_str(),
-      p.step_reload_ms, rel(p.window_ms).c_str(),
+      p.step_switch_ms, rel(p.window_ms).c_str(),
       static_cast<long long>(p.window_requests));
   std::printf(
       "      first bad -> last canary request %s ms%s; -> bgctl 0%% "
@@ -225,7 +225,7 @@ void PrintPoint(const PointResult& p) {
       !fast_needed   ? " (canary < 100 req/s: no target)"
       : back <= 1000 ? " (target <= 1000: met)"
                      : " (target <= 1000: MISSED)",
-      rel(p.zero_ms).c_str(), p.zero_reload_ms);
+      rel(p.zero_ms).c_str(), p.zero_switch_ms);
   const double cut = CutMs(p);
   std::printf("      verdict (rolling_back) %s -> 0%% confirmed %s\n",
               rel(p.verdict_ms).c_str(),

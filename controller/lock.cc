@@ -121,7 +121,8 @@ LockOutcome Lock::Acquire(const std::string& path, int64_t wait_ms,
                " held by bgctl pid " + Who(*holder_pid);
         return LockOutcome::kCancelled;
       }
-      if (NowMs() >= deadline) {
+      // '>': NowMs() truncates, so '>=' could give up up to 1 ms early.
+      if (NowMs() > deadline) {
         *err += "; waited " + FormatDuration(wait_ms);
         return LockOutcome::kBusy;
       }

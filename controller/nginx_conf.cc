@@ -345,33 +345,33 @@ bool ParseListen(const NginxDirective& listen, NginxListen* out) {
     l.is_default |= a == "default_server" || a == "default";
   }
   const std::string& addr = listen.args[0];
-  std::string port;
+  std::string port;  // as written, when the address has one
+  bool has_port = true;
   if (addr.rfind("unix:", 0) == 0) {
     l.unix_socket = true;
     l.host = addr.substr(5);
     l.port = 0;
+    has_port = false;
   } else if (addr[0] == '[') {
     size_t close = addr.find(']');
     if (close == std::string::npos) return false;
     l.ipv6 = true;
     l.host = addr.substr(1, close - 1);
-    if (close + 1 < addr.size()) {
-      if (addr[close + 1] != ':') return false;
-      port = addr.substr(close + 2);
-      if (port.empty()) return false;
-    }
+    has_port = close + 1 < addr.size();
+    if (has_port && addr[close + 1] != ':') return false;
+    if (has_port) port = addr.substr(close + 2);
   } else if (size_t colon = addr.rfind(':'); colon != std::string::npos) {
     l.host = addr.substr(0, colon);
     port = addr.substr(colon + 1);
-    if (port.empty()) return false;
   } else if (addr.find_first_not_of("0123456789") == std::string::npos) {
     port = addr;
   } else {
     l.host = addr;
+    has_port = false;
   }
   if (l.host == "*") l.host.clear();
   uint64_t number = 0;
-  if (!port.empty()) {
+  if (has_port) {  // ParseDecimal refuses "" too
     if (!ParseDecimal(port, &number) || number < 1 || number > 65535)
       return false;
     l.port = static_cast<int>(number);

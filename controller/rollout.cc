@@ -301,7 +301,6 @@ class Rollout {
   // traffic is off the canary (RollBack), so no write delays the cut.
   bool Reject(const Decision& d) {
     PrintJudgeEvents();
-    evidence_pending_ = true;
     Fail(kExitRolledBack, "analysis", "analysis: " + d.reason);
     return false;
   }
@@ -340,7 +339,6 @@ class Rollout {
   // at most every kEvidenceWriteMs, and at once when `decided`.
   void ReportJudge(bool decided) {
     PrintJudgeEvents();
-    evidence_pending_ = false;
     const int64_t now = ctx_->env.clock->NowMs();
     if (!decided && evidence_written_ && now - evidence_at_ < kEvidenceWriteMs)
       return;
@@ -545,7 +543,7 @@ class Rollout {
                        "; the canary keeps running until `bgctl abort` or "
                        "the next deploy can confirm the switch");
     Persist(ctx_, state_, &err);
-    if (evidence_pending_) ReportJudge(true);
+    if (reason_kind_ == "analysis") ReportJudge(true);  // Reject's evidence
     ctx_->out->Error((rollback_  ? "rollback failed: "
                       : aborted_ ? "aborted: "
                                  : "rolled back: ") +
@@ -581,7 +579,6 @@ class Rollout {
   LogFollower follower_;
   std::unique_ptr<CanaryJudge> judge_;
   bool evidence_written_ = false, evidence_error_shown_ = false;
-  bool evidence_pending_ = false;  // a rejection's, written after the cut
   int64_t evidence_at_ = 0;
   int64_t view_drawn_at_ = 0;
   int64_t cpu_ms_ = 0, cpu_sampled_at_ = 0;
