@@ -1,5 +1,6 @@
 #include "backend-sample/app.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -29,6 +30,21 @@ bool ParsePort(const std::string& text, int* port, std::string* message) {
     return false;
   }
   *port = value;
+  return true;
+}
+
+// An IPv4 address in 127.0.0.0/8 written the usual way (what inet_pton
+// accepts): the sample never listens beyond loopback.
+bool ParseHost(const std::string& text, std::string* host,
+               std::string* message) {
+  in_addr addr{};
+  if (inet_pton(AF_INET, text.c_str(), &addr) != 1 ||
+      (ntohl(addr.s_addr) >> 24) != 127) {
+    *message =
+        "--host: expected an IPv4 address in 127.0.0.0/8, got \"" + text + "\"";
+    return false;
+  }
+  *host = text;
   return true;
 }
 
@@ -88,11 +104,14 @@ ParseOutcome ParseBackendOptions(int argc, char** argv, BackendOptions* options,
   CLI::App app{
       "A small HTTP service that drains gracefully, with fault switches.",
       "backend-sample"};
-  std::string port, version, drain = "30s", rate = "0.0", latency = "0ms",
-                             crash = "0s";
-  app.add_option("--port", port, "port on 127.0.0.1 (1-65535)")
+  std::string host = "127.0.0.1", port, version, drain = "30s", rate = "0.0",
+              latency = "0ms", crash = "0s";
+  app.add_option("--port", port, "port on the --host address (1-65535)")
       ->type_name("PORT")
       ->required();
+  app.add_option("--host", host,
+                 "address to listen on, in 127.0.0.0/8 (default 127.0.0.1)")
+      ->type_name("ADDR");
   app.add_option("--version", version, "version reported by GET /")
       ->type_name("V")
       ->required();
@@ -119,7 +138,8 @@ ParseOutcome ParseBackendOptions(int argc, char** argv, BackendOptions* options,
     *message = e.what();
     return ParseOutcome::kUsageError;
   }
-  bool ok = ParsePort(port, &options->port, message) &&
+  bool ok = ParseHost(host, &options->host, message) &&
+            ParsePort(port, &options->port, message) &&
             ParseVersion(version, &options->version, message) &&
             ParseFlagDuration("--drain-timeout", drain,
                               &options->drain_timeout_ms, message) &&

@@ -12,6 +12,7 @@ namespace bgctl {
 class DrainingServer;
 
 struct BackendOptions {
+  std::string host = "127.0.0.1";  // an IPv4 address in 127.0.0.0/8
   int port = 0;
   std::string version;
   int64_t drain_timeout_ms = 30000;

@@ -1,5 +1,6 @@
 // backend-sample: a small HTTP service for bgctl's demos and tests. It
-// listens on 127.0.0.1 only, drains on SIGTERM/SIGINT without losing an
+// listens on one loopback address (127.0.0.1 unless --host names another of
+// 127.0.0.0/8), drains on SIGTERM/SIGINT without losing an
 // accepted request, and has fault switches (see README.md beside this file).
 //
 // Threads: SIGTERM and SIGINT are blocked before any thread starts, so only
@@ -87,12 +88,13 @@ int Run(const BackendOptions& options) {
   const char* slot = getenv("BGCTL_SLOT");
   RegisterHandlers(options, slot ? slot : "", &server);
   std::string err;
-  if (!server.Bind(options.port, &err)) {
+  const std::string address = options.host + ":" + std::to_string(options.port);
+  if (!server.Bind(options.host, options.port, &err)) {
     Log(err);
     return kExitFailed;
   }
-  Log("listening on 127.0.0.1:" + std::to_string(options.port) + " version " +
-      options.version + " pid " + std::to_string(getpid()));
+  Log("listening on " + address + " version " + options.version + " pid " +
+      std::to_string(getpid()));
 
   Ending ending;
   std::thread(SignalThread, signals, options, &server, &ending).detach();
@@ -108,9 +110,8 @@ int Run(const BackendOptions& options) {
   ending.served = true;
   ending.cv.notify_all();
   if (!drained) {
-    Log("listener on 127.0.0.1:" + std::to_string(options.port) +
-        " failed after " + std::to_string(MonotonicMs() - start) +
-        " ms, exit 1");
+    Log("listener on " + address + " failed after " +
+        std::to_string(MonotonicMs() - start) + " ms, exit 1");
     _exit(kExitFailed);
   }
   Log("drained in " + std::to_string(MonotonicMs() - server.drain_start_ms()) +

@@ -120,7 +120,7 @@ int AcceptQueueLength(int listen_fd) {
   return static_cast<int>(info.tcpi_unacked);
 }
 
-// Half-open handshakes (SYN_RECV) to 127.0.0.1:port, asked of the kernel
+// Half-open handshakes (SYN_RECV) to the listening port, asked of the kernel
 // with a sock_diag dump restricted to that state; -1 if the query failed.
 int HalfOpenCount(int port) {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -276,11 +276,11 @@ DrainingServer::~DrainingServer() {
   }
 }
 
-bool DrainingServer::Bind(int port, std::string* err) {
+bool DrainingServer::Bind(const std::string& host, int port, std::string* err) {
   errno = 0;
-  if (!bind_to_port("127.0.0.1", port)) {
+  if (!bind_to_port(host.c_str(), port)) {
     int saved = errno;
-    *err = "cannot listen on 127.0.0.1:" + std::to_string(port);
+    *err = "cannot listen on " + host + ":" + std::to_string(port);
     if (saved != 0) *err += std::string(": ") + strerror(saved);
     return false;
   }

@@ -47,10 +47,10 @@ class DrainingServer : public httplib::Server {
   explicit DrainingServer(const Options& options);
   ~DrainingServer() override;
 
-  // Binds and listens on 127.0.0.1:port with SO_REUSEADDR only (never
-  // SO_REUSEPORT), so a port already in use is an error. On failure returns
-  // false and sets *err to "cannot listen on 127.0.0.1:PORT: <reason>".
-  bool Bind(int port, std::string* err);
+  // Binds and listens on host:port (an IPv4 address) with SO_REUSEADDR only
+  // (never SO_REUSEPORT), so a port already in use is an error. On failure
+  // returns false and sets *err to "cannot listen on HOST:PORT: <reason>".
+  bool Bind(const std::string& host, int port, std::string* err);
 
   // Accepts and serves connections until Drain() has closed the listener and
   // every connection has been closed. Returns true after such a drain, false
