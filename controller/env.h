@@ -105,6 +105,14 @@ class ProcessRunner {
   virtual bool Run(const std::vector<std::string>& argv,
                    const std::string& workdir, int64_t timeout_ms,
                    RunResult* out, std::string* err) = 0;
+  // Run() with `stdin_data` on the command's stdin, then end of file (Run()
+  // gives /dev/null). Written while the output is read, so neither side
+  // blocks the other; a command that exits or closes stdin before reading
+  // it all is not an error (its exit code tells).
+  virtual bool RunWithInput(const std::vector<std::string>& argv,
+                            const std::string& workdir,
+                            const std::string& stdin_data, int64_t timeout_ms,
+                            RunResult* out, std::string* err) = 0;
 };
 
 struct HttpResponse {

@@ -269,6 +269,7 @@ class FakeProcessRunner : public ProcessRunner {
     std::string workdir;
     int64_t timeout_ms = 0;
     int64_t at_ms = 0;
+    std::string stdin_data;  // RunWithInput's input; "" for Run
   };
   // Returns true when it handled the command (and filled *out).
   using RunHandler =
@@ -334,7 +335,14 @@ class FakeProcessRunner : public ProcessRunner {
   }
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,
            int64_t timeout_ms, RunResult* out, std::string* err) override {
-    runs_.push_back({argv, workdir, timeout_ms, Now()});
+    return RunWithInput(argv, workdir, "", timeout_ms, out, err);
+  }
+  // Recorded (RunCall::stdin_data) and answered as Run() is.
+  bool RunWithInput(const std::vector<std::string>& argv,
+                    const std::string& workdir, const std::string& stdin_data,
+                    int64_t timeout_ms, RunResult* out,
+                    std::string* err) override {
+    runs_.push_back({argv, workdir, timeout_ms, Now(), stdin_data});
     Log("run " + JoinArgv(argv));
     if (!run_error.empty()) {
       *err = run_error;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -233,12 +234,47 @@ bool StartChild(const std::string& exe, const std::vector<std::string>& argv,
   return false;
 }
 
-// Waits up to wait_ms for output on `fd` and appends what is there to *out
-// (keeping at most kMaxRunOutput bytes). Returns false at end of file.
-bool ReadSome(int fd, int wait_ms, std::string* out) {
-  pollfd p = {fd, POLLIN, 0};
-  int r = poll(&p, 1, wait_ms);
+// What is left to write to a RunWithInput() child's stdin, through bgctl's
+// end of a socket pair: send(MSG_NOSIGNAL), so a child that stops reading
+// never raises SIGPIPE in bgctl (a pipe would).
+struct Feeder {
+  int fd = -1;  // -1: nothing (more) to write
+  const std::string* data = nullptr;
+  size_t done = 0;
+
+  // The child sees end of file once every copy of this end is closed.
+  void Close() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  // Writes what the socket takes now, without blocking; closes the socket
+  // after the last byte, or when the child has closed its end.
+  void Feed() {
+    while (fd >= 0) {
+      if (done == data->size()) return Close();
+      size_t chunk = std::min<size_t>(data->size() - done, 65536);
+      ssize_t n =
+          send(fd, data->data() + done, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EAGAIN) {
+        return;  // full: poll says when there is room
+      } else if (n < 0 && errno != EINTR) {
+        return Close();  // EPIPE, ECONNRESET: it reads no more
+      }
+    }
+  }
+};
+
+// Waits up to wait_ms for output on `fd` (or room for the feeder's input)
+// and appends what is there to *out (keeping at most kMaxRunOutput bytes).
+// Returns false at end of file.
+bool ReadSome(int fd, int wait_ms, std::string* out, Feeder* feeder) {
+  pollfd p[2] = {{fd, POLLIN, 0}, {feeder->fd, POLLOUT, 0}};
+  int r = poll(p, feeder->fd >= 0 ? 2 : 1, wait_ms);
   if (r <= 0) return true;  // nothing yet, or EINTR
+  if (p[1].revents != 0) feeder->Feed();
+  if (p[0].revents == 0) return true;
   char buf[65536];
   ssize_t n = read(fd, buf, sizeof(buf));
   if (n < 0) return errno == EINTR || errno == EAGAIN;
@@ -254,16 +290,19 @@ int64_t MsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-// Collects the output of a Run() child until it exits or times out.
-void CollectRun(int pid, int fd, int64_t timeout_ms, RunResult* out) {
+// Collects the output of a Run() child (and feeds its stdin) until it exits
+// or times out.
+void CollectRun(int pid, int fd, Feeder* feeder, int64_t timeout_ms,
+                RunResult* out) {
   auto start = std::chrono::steady_clock::now();
   bool open = true;
   int status = 0;
   bool reaped = false;
   for (;;) {
     if (open) {
-      open = ReadSome(fd, 10, &out->output);
+      open = ReadSome(fd, 10, &out->output, feeder);
     } else {
+      feeder->Feed();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     pid_t r = waitpid(pid, &status, WNOHANG);
@@ -282,11 +321,12 @@ void CollectRun(int pid, int fd, int64_t timeout_ms, RunResult* out) {
     }
   }
   if (reaped && WIFEXITED(status)) out->exit_code = WEXITSTATUS(status);
+  feeder->Close();
   // The rest of the output; a grandchild that left the group may hold the
   // pipe open, so stop after 200 ms.
   auto drain_start = std::chrono::steady_clock::now();
   while (open && MsSince(drain_start) < 200) {
-    open = ReadSome(fd, 10, &out->output);
+    open = ReadSome(fd, 10, &out->output, feeder);
   }
 }
 
@@ -380,6 +420,21 @@ class RealProcessRunnerImpl : public ProcessRunner {
 
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,
            int64_t timeout_ms, RunResult* out, std::string* err) override {
+    return RunFed(argv, workdir, nullptr, timeout_ms, out, err);
+  }
+
+  bool RunWithInput(const std::vector<std::string>& argv,
+                    const std::string& workdir, const std::string& stdin_data,
+                    int64_t timeout_ms, RunResult* out,
+                    std::string* err) override {
+    return RunFed(argv, workdir, &stdin_data, timeout_ms, out, err);
+  }
+
+ private:
+  // Run() with stdin from /dev/null (input null) or fed with *input.
+  bool RunFed(const std::vector<std::string>& argv, const std::string& workdir,
+              const std::string* input, int64_t timeout_ms, RunResult* out,
+              std::string* err) {
     *out = RunResult();
     std::string exe;
     if (!ResolveExecutable(argv, workdir, &exe, err)) return false;
@@ -388,24 +443,47 @@ class RealProcessRunnerImpl : public ProcessRunner {
       *err = "cannot create a pipe: " + ErrnoText(errno);
       return false;
     }
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0) {
-      *err = "cannot open /dev/null: " + ErrnoText(errno);
+    Feeder feeder;
+    int in_fd = -1;
+    if (!OpenStdin(input, &feeder, &in_fd, err)) {
       close(fds[0]);
       close(fds[1]);
       return false;
     }
     int pid = 0;
     bool ok =
-        StartChild(exe, argv, {}, workdir, false, null_fd, fds[1], &pid, err);
-    close(null_fd);
+        StartChild(exe, argv, {}, workdir, false, in_fd, fds[1], &pid, err);
+    close(in_fd);
     close(fds[1]);
-    if (ok) CollectRun(pid, fds[0], timeout_ms, out);
+    if (ok) CollectRun(pid, fds[0], &feeder, timeout_ms, out);
+    feeder.Close();
     close(fds[0]);
     return ok;
   }
 
- private:
+  // The child's stdin: /dev/null, or one end of a socket pair whose other
+  // end *feeder writes `input` to.
+  static bool OpenStdin(const std::string* input, Feeder* feeder, int* in_fd,
+                        std::string* err) {
+    if (input == nullptr) {
+      *in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (*in_fd >= 0) return true;
+      *err = "cannot open /dev/null: " + ErrnoText(errno);
+      return false;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      *err = "cannot create a socket pair: " + ErrnoText(errno);
+      return false;
+    }
+    shutdown(sv[0], SHUT_RD);  // bgctl only writes, the child only reads
+    shutdown(sv[1], SHUT_WR);
+    feeder->fd = sv[0];
+    feeder->data = input;
+    *in_fd = sv[1];
+    return true;
+  }
+
   // /proc/PID exists as soon as fork returns; retry briefly all the same.
   bool RecordStartTime(int pid, ProcessId* id, std::string* err) {
     uint64_t start_time = 0;

@@ -18,9 +18,10 @@
 //   cannot start "xyz": No such file or directory
 //
 // Run() children get their own process group (not a session), stdin from
-// /dev/null and stdout+stderr into one pipe. The output kept is capped at
-// kMaxRunOutput bytes (the rest is read and dropped). On timeout the whole
-// process group gets SIGKILL. After the child exits, output still being
+// /dev/null (RunWithInput: one end of a socket pair that bgctl writes the
+// input to, then closes) and stdout+stderr into one pipe. The output kept is
+// capped at kMaxRunOutput bytes (the rest is read and dropped). On timeout the
+// whole process group gets SIGKILL. After the child exits, output still being
 // written by a grandchild that left the group is read for at most 200 ms.
 #ifndef BGCTL_CONTROLLER_PROCESS_H_
 #define BGCTL_CONTROLLER_PROCESS_H_
