@@ -10,9 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
+#include "tests/support/cgroups.h"
 #include "tests/support/e2e.h"
 #include "tests/support/temp_dir.h"
 
@@ -28,16 +30,40 @@ const char kSetpriv[] = "/usr/bin/setpriv";
 // namespace's: the lock is taken before the boot).
 const char kLockPath[] = "/run/lock/bgctl-systemd-tests.lock";
 
+// The fixture's first program: joins the cgroups given before "--", then
+// execs the rest (unshare, whose new cgroup namespace is rooted there).
+const char kStartScript[] =
+    "#!/bin/sh\n"
+    "set -e\n"
+    "while [ \"$1\" != -- ]; do echo $$ > \"$1/cgroup.procs\"; shift; done\n"
+    "shift\n"
+    "exec \"$@\"\n";
+
 // The recipe of PITFALLS.md. The tmpfs mounts come BEFORE systemd: booted
-// without private /tmp, /var/tmp and /run it deletes the host's /tmp.
+// without private /tmp, /var/tmp and /run it deletes the host's /tmp. The
+// cgroup file systems are mounted again first, on a tmpfs of the namespace:
+// mounted inside the new cgroup namespace their root is the own cgroups, so
+// systemd's "/" is there (the machine's tmpfs at /sys/fs/cgroup stays
+// untouched: systemd adds folders to it otherwise).
 const char kBootScript[] =
     "#!/bin/sh\n"
-    "# PID 1's first program, inside unshare --pid --fork --mount "
-    "--mount-proc.\n"
+    "# PID 1's first program, inside unshare --cgroup --uts --ipc --pid "
+    "--fork --mount --mount-proc.\n"
     "set -e\n"
     "mount --make-rprivate /\n"
+    "cg=$(grep -E '^[^ ]+ /sys/fs/cgroup[/ ]' /proc/self/mounts || true)\n"
+    "echo \"$cg\" | while read -r src dir type opts rest; do\n"
+    "  [ -n \"$dir\" ] || continue\n"
+    "  case $type in\n"
+    "    cgroup|cgroup2) mkdir -p \"$dir\"; "
+    "mount -t \"$type\" -o \"$opts\" \"$src\" \"$dir\" ;;\n"
+    "    *) mount -t tmpfs -o mode=755 tmpfs \"$dir\" ;;\n"
+    "  esac\n"
+    "done\n"
     "mount --bind \"$1\" /etc/systemd/system\n"
     "for d in /run /tmp /var/tmp; do mount -t tmpfs tmpfs \"$d\"; done\n"
+    "if [ -d /var/log/journal ]; then "
+    "mount -t tmpfs tmpfs /var/log/journal; fi\n"
     "exec /usr/bin/setpriv --pdeathsig KILL /lib/systemd/systemd --system "
     "--unit=bgctl-test.target --log-target=null\n";
 
@@ -128,47 +154,65 @@ TestRoot::~TestRoot() {
   std::filesystem::remove_all(path_, ec);
 }
 
-SystemdFixture::SystemdFixture(const std::string& root) : root_(root) {
+SystemdTurn::~SystemdTurn() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool SystemdTurn::Take(std::string* err) {
+  if (fd_ >= 0) return true;
+  fd_ = open(kLockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    *err = std::string("cannot open ") + kLockPath;
+    return false;
+  }
+  // Another test's systemd: wait for it (each runs for well under 4 min).
+  for (int64_t end = NowMs() + 240000; NowMs() < end; SleepMs(50))
+    if (flock(fd_, LOCK_EX | LOCK_NB) == 0) return true;
+  *err =
+      "another systemd test held " + std::string(kLockPath) + " for 4 minutes";
+  close(fd_);
+  fd_ = -1;
+  return false;
+}
+
+SystemdFixture::SystemdFixture(const std::string& root, Turn turn)
+    : root_(root), turn_(turn) {
   std::error_code ec;
   if (!root_.empty()) std::filesystem::create_directories(unit_dir(), ec);
 }
 
-SystemdFixture::~SystemdFixture() {
-  Kill();
-  if (lock_fd_ >= 0) close(lock_fd_);
-}
+SystemdFixture::~SystemdFixture() { Kill(); }
 
 std::string SystemdFixture::CannotRun() const {
-  if (geteuid() != 0) return "systemd tests need root (unshare, mount)";
-  for (const char* tool : {kSystemd, kUnshare, kNsenter, kSetpriv})
-    if (access(tool, X_OK) != 0) return std::string("no ") + tool;
+  std::string why = CannotRunHere();
+  if (!why.empty()) return why;
   if (root_.empty() || root_[0] != '/' || UnderVolatile(root_))
     return "the test folder \"" + root_ +
            "\" must be outside /tmp, /run and /var/tmp";
   return "";
 }
 
-bool SystemdFixture::Lock(std::string* err) {
-  if (lock_fd_ >= 0) return true;
-  lock_fd_ = open(kLockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) {
-    *err = std::string("cannot open ") + kLockPath;
-    return false;
-  }
-  // Another test's systemd: wait for it (each runs for well under 4 min).
-  for (int64_t end = NowMs() + 240000; NowMs() < end; SleepMs(50))
-    if (flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) return true;
-  *err =
-      "another systemd test held " + std::string(kLockPath) + " for 4 minutes";
-  close(lock_fd_);
-  lock_fd_ = -1;
-  return false;
+std::string SystemdFixture::CannotRunHere() {
+  if (geteuid() != 0) return "systemd tests need root (unshare, mount)";
+  for (const char* tool : {kSystemd, kUnshare, kNsenter, kSetpriv})
+    if (access(tool, X_OK) != 0) return std::string("no ") + tool;
+  static const std::string namespaces = [] {
+    CommandResult r = RunCommand({kUnshare, "--cgroup", "--uts", "--ipc",
+                                  "--pid", "--fork", "--mount", "true"},
+                                 10000);
+    return r.exit_code == 0 ? std::string()
+                            : "cannot make namespaces here (unshare --cgroup "
+                              "--uts --ipc --pid --mount): " +
+                                  Trimmed(r.err);
+  }();
+  return namespaces;
 }
 
 bool SystemdFixture::WriteBootFiles(std::string* err) {
   std::error_code ec;
   std::filesystem::create_directories(unit_dir(), ec);
-  if (!WriteWholeFile(root_ + "/boot.sh", kBootScript) ||
+  if (!WriteWholeFile(root_ + "/start.sh", kStartScript) ||
+      !WriteWholeFile(root_ + "/boot.sh", kBootScript) ||
       !WriteWholeFile(unit_dir() + "/bgctl-test.target", kTarget)) {
     *err = "cannot write the boot files in " + root_;
     return false;
@@ -177,19 +221,42 @@ bool SystemdFixture::WriteBootFiles(std::string* err) {
 }
 
 bool SystemdFixture::Boot(std::string* err) {
+  return Start(err) && WaitUp(err);
+}
+
+bool SystemdFixture::Start(std::string* err) {
   std::string why = CannotRun();
   if (!why.empty()) {
     *err = why;
     return false;
   }
   if (booted()) return true;
-  if (!Lock(err) || !WriteBootFiles(err)) return false;
-  unshare_pid_ = SpawnWithDeathSignal(
-      {kUnshare, "--pid", "--fork", "--mount", "--mount-proc", "/bin/sh",
-       root_ + "/boot.sh", unit_dir()},
-      boot_log());
+  if (turn_ == Turn::kTake && !my_turn_.Take(err)) return false;
+  if (!WriteBootFiles(err)) return false;
+  // Named after the root folder, unique while it exists (mkdtemp).
+  std::string name = "bgctl-test" + root_;
+  std::replace(name.begin(), name.end(), '/', '_');
+  if (!MakeChildCgroups(name, &cgroups_, err)) {
+    RemoveCgroups(cgroups_, 5000);
+    cgroups_.clear();
+    return false;
+  }
+  std::vector<std::string> argv = {"/bin/sh", root_ + "/start.sh"};
+  argv.insert(argv.end(), cgroups_.begin(), cgroups_.end());
+  argv.insert(argv.end(), {"--", kUnshare, "--cgroup", "--uts", "--ipc",
+                           "--pid", "--fork", "--mount", "--mount-proc",
+                           "/bin/sh", root_ + "/boot.sh", unit_dir()});
+  unshare_pid_ = SpawnWithDeathSignal(argv, boot_log());
   if (unshare_pid_ <= 0) {
     *err = "cannot fork unshare";
+    return false;
+  }
+  return true;
+}
+
+bool SystemdFixture::WaitUp(std::string* err) {
+  if (unshare_pid_ <= 0) {
+    *err = "systemd was not started";
     return false;
   }
   WaitFor([&] { return (pid1_ = FirstChild(unshare_pid_)) > 0; }, 5000);
@@ -217,6 +284,8 @@ bool SystemdFixture::Boot(std::string* err) {
 void SystemdFixture::Kill() {
   if (unshare_pid_ <= 0) {
     pid1_ = 0;
+    RemoveCgroups(cgroups_, 5000);
+    cgroups_.clear();
     return;
   }
   // PID 1 is unshare's child: checked, so a reused pid is never killed.
@@ -231,6 +300,8 @@ void SystemdFixture::Kill() {
   }
   unshare_pid_ = 0;
   pid1_ = 0;
+  RemoveCgroups(cgroups_, 5000);
+  cgroups_.clear();
 }
 
 bool SystemdFixture::Reboot(std::string* err) {
