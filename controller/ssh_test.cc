@@ -25,8 +25,9 @@ using testing::WriteWholeFile;
 SshDestination Dest(const std::string& text) {
   SshDestination d;
   std::string err;
+  const bool parsed = ParseSshDestination(text, &d, &err);
   INFO(err);
-  REQUIRE(ParseSshDestination(text, &d, &err));
+  REQUIRE(parsed);
   return d;
 }
 

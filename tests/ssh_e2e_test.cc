@@ -14,22 +14,12 @@
 #include "tests/support/e2e.h"
 #include "tests/support/ports.h"
 #include "tests/support/process_guard.h"
-#include "tests/support/skip.h"
+#include "tests/support/require.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_hosts.h"
 
 namespace bgctl::testing {
 namespace {
-
-#define BOOT_HOSTS_OR_SKIP(hosts)                                \
-  do {                                                           \
-    std::string why = (hosts).CannotRun();                       \
-    if (!why.empty()) BGCTL_SKIP("no test hosts here: " << why); \
-    std::string boot_err;                                        \
-    bool booted = (hosts).Boot(&boot_err);                       \
-    INFO(boot_err);                                              \
-    REQUIRE(booted);                                             \
-  } while (false)
 
 SshDestination Dest(const std::string& text) {
   SshDestination d;
@@ -65,7 +55,7 @@ TEST_CASE(
     "ends",
     "[ssh][test_hosts][e2e]") {
   TestHosts hosts(1);
-  BOOT_HOSTS_OR_SKIP(hosts);
+  BGCTL_BOOT_HOSTS_OR_SKIP(hosts);
   TestHost& h = hosts.host(0);
   SshClient ssh(RealProcessRunner(), RealFileSystem(),
                 Options(hosts, hosts.ssh_config()));
@@ -126,7 +116,7 @@ TEST_CASE(
     "host",
     "[ssh][test_hosts][e2e]") {
   TestHosts hosts(1);
-  BOOT_HOSTS_OR_SKIP(hosts);
+  BGCTL_BOOT_HOSTS_OR_SKIP(hosts);
   TestHost& h = hosts.host(0);
   std::string config = ReadWholeFile(hosts.ssh_config());
   RunResult out;

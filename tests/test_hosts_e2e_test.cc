@@ -12,7 +12,7 @@
 #include "tests/support/e2e.h"
 #include "tests/support/ports.h"
 #include "tests/support/process_guard.h"
-#include "tests/support/skip.h"
+#include "tests/support/require.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_hosts.h"
 
@@ -21,22 +21,14 @@ namespace {
 
 const char kUnit[] = "bgctl-sample.service";
 
-// Boots the hosts; skips the test where they cannot run here.
-#define BOOT_HOSTS_OR_SKIP(hosts)                                \
-  do {                                                           \
-    std::string why = (hosts).CannotRun();                       \
-    if (!why.empty()) BGCTL_SKIP("no test hosts here: " << why); \
-    std::string boot_err;                                        \
-    bool booted = (hosts).Boot(&boot_err);                       \
-    INFO(boot_err);                                              \
-    REQUIRE(booted);                                             \
-  } while (false)
-
-// Writes the enabled unit that runs backend-sample `bin` on the host's own
-// address and `port`, version "hN" (N: the last byte of the address).
+// The version each host's sample reports: "hN", N the last byte of its
+// address.
 std::string Version(const TestHost& h) {
   return "h" + h.address().substr(h.address().rfind('.') + 1);
 }
+
+// Writes the enabled unit that runs backend-sample `bin` on the host's own
+// address and `port`.
 void WriteSampleUnit(TestHost& h, const std::string& bin, int port) {
   REQUIRE(WriteWholeFile(h.unit_dir() + "/" + kUnit,
                          "[Unit]\nDescription=sample on " + h.address() +
@@ -66,7 +58,7 @@ TEST_CASE(
     "on the host's own address that the test reaches, in cgroups of its own",
     "[test_hosts][e2e]") {
   TestHosts hosts(3);
-  BOOT_HOSTS_OR_SKIP(hosts);
+  BGCTL_BOOT_HOSTS_OR_SKIP(hosts);
   std::string err;
   std::string bin = hosts.Install(BACKEND_SAMPLE_BIN, &err);
   REQUIRE(bin != "");
@@ -126,7 +118,7 @@ TEST_CASE(
     "serving, and a reboot brings its enabled unit back",
     "[test_hosts][e2e]") {
   TestHosts hosts(2);
-  BOOT_HOSTS_OR_SKIP(hosts);
+  BGCTL_BOOT_HOSTS_OR_SKIP(hosts);
   std::string err;
   std::string bin = hosts.Install(BACKEND_SAMPLE_BIN, &err);
   REQUIRE(bin != "");

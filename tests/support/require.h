@@ -7,6 +7,8 @@
 #include <string>
 
 #include "tests/support/e2e.h"
+#include "tests/support/skip.h"
+#include "tests/support/test_hosts.h"
 
 namespace bgctl::testing {
 
@@ -22,5 +24,17 @@ inline void RequireStartWithV1(Service* svc,
 }
 
 }  // namespace bgctl::testing
+
+// Boots the test hosts (a TestHosts), or skips the test where they cannot
+// run here (SKIPPED: why); a boot that fails where they can run fails it.
+#define BGCTL_BOOT_HOSTS_OR_SKIP(hosts)                          \
+  do {                                                           \
+    std::string why = (hosts).CannotRun();                       \
+    if (!why.empty()) BGCTL_SKIP("no test hosts here: " << why); \
+    std::string boot_err;                                        \
+    const bool booted = (hosts).Boot(&boot_err);                 \
+    INFO(boot_err);                                              \
+    REQUIRE(booted);                                             \
+  } while (false)
 
 #endif  // BGCTL_TESTS_SUPPORT_REQUIRE_H_

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "tests/support/cgroups.h"
@@ -26,8 +28,8 @@ const char kSystemd[] = "/lib/systemd/systemd";
 const char kUnshare[] = "/usr/bin/unshare";
 const char kNsenter[] = "/usr/bin/nsenter";
 const char kSetpriv[] = "/usr/bin/setpriv";
-// One systemd at a time on the machine (the host's /run, not the
-// namespace's: the lock is taken before the boot).
+// The systemd tests' turn (SystemdTurn), one test process at a time: in the
+// machine's /run, not a namespace's (it is taken before the boot).
 const char kLockPath[] = "/run/lock/bgctl-systemd-tests.lock";
 
 // The fixture's first program: joins the cgroups given before "--", then
@@ -135,6 +137,26 @@ int ParentOf(int pid) {
 }
 
 }  // namespace
+
+std::string SystemdTestsRoot(std::string* err) {
+  const char* env = getenv("BGCTL_TEST_ROOT");
+  std::string root =
+      env != nullptr && env[0] != '\0' ? env : "/var/lib/bgctl-tests";
+  if (root[0] != '/' || UnderVolatile(root)) {
+    *err = "the systemd tests' folder \"" + root +
+           "\" must be an absolute path outside /tmp, /run and /var/tmp "
+           "(BGCTL_TEST_ROOT)";
+    return "";
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  if (ec || chmod(root.c_str(), 0700) != 0) {
+    *err = "cannot make the systemd tests' folder " + root + ": " +
+           (ec ? ec.message() : std::strerror(errno));
+    return "";
+  }
+  return root;
+}
 
 TestRoot::TestRoot(const std::string& name) {
   namespace fs = std::filesystem;

@@ -44,6 +44,12 @@
 
 namespace bgctl::testing {
 
+// The folder for tests that boot systemd: $BGCTL_TEST_ROOT if set, else
+// /var/lib/bgctl-tests; made (0700) if missing. Never derived from the build
+// folder, so a clone under /tmp works. "" with *err if it cannot be made or
+// lies under /tmp, /run or /var/tmp (a booted systemd does not see those).
+std::string SystemdTestsRoot(std::string* err);
+
 // A new folder BUILD/systemd-tests/NAME-XXXXXX (outside /tmp), removed with
 // everything in it on destruction. path() is empty if it cannot be made.
 class TestRoot {

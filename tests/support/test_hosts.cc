@@ -25,12 +25,6 @@ const char kSshdUnit[] = "bgctl-sshd.service";
 const char kTarget[] = "bgctl-test.target";
 constexpr int kMaxHosts = 20;
 
-bool UnderVolatile(const std::string& path) {
-  for (const std::string d : {"/tmp", "/run", "/var/tmp"})
-    if (path == d || path.compare(0, d.size() + 1, d + "/") == 0) return true;
-  return false;
-}
-
 // ssh-keygen -t ed25519 with no passphrase into `path` (and path.pub).
 bool MakeKey(const std::string& path, const std::string& comment,
              std::string* err) {
@@ -96,26 +90,6 @@ std::string SshdUnit(const TestHost& h) {
 }
 
 }  // namespace
-
-std::string SystemdTestsRoot(std::string* err) {
-  const char* env = getenv("BGCTL_TEST_ROOT");
-  std::string root =
-      env != nullptr && env[0] != '\0' ? env : "/var/lib/bgctl-tests";
-  if (root[0] != '/' || UnderVolatile(root)) {
-    *err = "the systemd tests' folder \"" + root +
-           "\" must be an absolute path outside /tmp, /run and /var/tmp "
-           "(BGCTL_TEST_ROOT)";
-    return "";
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(root, ec);
-  if (ec || chmod(root.c_str(), 0700) != 0) {
-    *err = "cannot make the systemd tests' folder " + root + ": " +
-           (ec ? ec.message() : std::strerror(errno));
-    return "";
-  }
-  return root;
-}
 
 TestHost::TestHost(int index, const std::string& dir, int ssh_port)
     : address_("127.0.0." + std::to_string(index + 2)),
@@ -223,7 +197,9 @@ bool TestHosts::Boot(std::string* err) {
     return false;
   }
   if (!turn_.Take(err)) return false;
-  std::string tmpl = SystemdTestsRoot(err) + "/hosts-XXXXXX";
+  std::string root = SystemdTestsRoot(err);
+  if (root.empty()) return false;
+  std::string tmpl = root + "/hosts-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
     *err = "cannot make a folder " + tmpl + ": " + std::strerror(errno);
     return false;

@@ -40,12 +40,6 @@
 
 namespace bgctl::testing {
 
-// The folder for tests that boot systemd: $BGCTL_TEST_ROOT if set, else
-// /var/lib/bgctl-tests; made (0700) if missing. Never derived from the build
-// folder. "" with *err if it cannot be made or lies under /tmp, /run or
-// /var/tmp (a booted systemd does not see those).
-std::string SystemdTestsRoot(std::string* err);
-
 class TestHost {
  public:
   // Host `index` (0-based) of a TestHosts in `dir`; ssh on `ssh_port`.
