@@ -227,7 +227,7 @@ TEST_CASE(
 
 TEST_CASE(
     "ssh's exit 255 is an ssh failure naming the host and saying connect, "
-    "auth or host key; another exit code is the remote command's",
+    "auth or host key, while another exit code is the remote command's",
     "[ssh]") {
   struct Case {
     int code;
