@@ -6,13 +6,13 @@
 
 #include <algorithm>
 #include <csignal>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 
 #include "controller/analysis_file.h"
 #include "controller/exit_codes.h"
 #include "controller/log_follower.h"
+#include "controller/text.h"
 
 namespace bgctl {
 namespace {
@@ -40,17 +40,6 @@ std::string Role(const State& s, const std::string& slot) {
   if (slot == s.previous_slot && s.Slot(slot).instance.process.pid)
     return "previous";
   return "-";
-}
-
-std::string Format(const char* format, ...)
-    __attribute__((format(printf, 1, 2)));
-std::string Format(const char* format, ...) {
-  char buf[256];
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(buf, sizeof buf, format, args);
-  va_end(args);
-  return buf;
 }
 
 // A slot row for a terminal, at most width - 1 columns: the optional parts
