@@ -239,6 +239,54 @@ void AddAdvice(const Adoption& a, bool has_current, InitPlan* plan) {
                              warning);
 }
 
+// The files of the plan. kUsage when the flags make a bgctl.yaml that does
+// not load (e.g. a bad --health-path): refused here, not after writing.
+InitOutcome PlanFiles(const InitOptions& o, const Adoption& a, const Layout& l,
+                      const std::string& listen_host, int port,
+                      const std::vector<UpstreamServer>& current,
+                      const std::vector<std::string>& targets, InitPlan* plan,
+                      std::string* err) {
+  const InitYaml yaml{plan->switch_name,
+                      l.state_yaml,
+                      l.upstream_yaml,
+                      l.log_yaml,
+                      a.upstream,
+                      "http://" + listen_host + ":" + std::to_string(port) +
+                          "/__bgctl/generation",
+                      plan->location};
+  Config config;
+  plan->files = {{targets[0], InitConfigText(o, yaml)}};
+  if (!ParseConfig(plan->files[0].text, plan->config, &config, err)) {
+    *err = "the flags make an invalid bgctl.yaml: " + *err;
+    return InitOutcome::kUsage;
+  }
+  plan->files.push_back({targets[1], InitProbeText(listen_host, a.lua)});
+  plan->files.push_back({targets[2], kBgctlLogFormatConf});
+  if (a.lua)
+    plan->files.push_back(
+        {targets[3], InitLuaText(o.lua_dir, PackagePath(a.c) == nullptr)});
+  // The upstream file as the configured switch renders it (the lua
+  // switch's control key, once merged, goes in through InitUpstreamText).
+  plan->files.push_back({targets[4], InitUpstreamText(config, current)});
+  return InitOutcome::kOk;
+}
+
+// What init finds on this machine besides nginx -T.
+InitHost LookAround(const InitOptions& o, Env env, SocketInspector* sockets) {
+  InitHost host;
+  host.lua_module_installed =
+      env.fs->Exists(o.modules_dir + "/ndk_http_module.so") &&
+      env.fs->Exists(o.modules_dir + "/ngx_http_lua_module.so");
+  for (int port : {o.blue_port, o.green_port}) {
+    Listener listener;
+    std::string ignored;
+    if (sockets &&
+        sockets->FindListener("127.0.0.1", port, &listener, &ignored))
+      host.busy_ports.push_back(port);
+  }
+  return host;
+}
+
 }  // namespace
 
 InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
@@ -277,30 +325,9 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
   plan->location = WhereIs(*a.c.location);
   plan->nginx_test = Join(NginxWith(o.nginx, {"-t"}));
   plan->nginx_reload = Join(NginxWith(o.nginx, {"-s", "reload"}));
-  const InitYaml yaml{plan->switch_name,
-                      l.state_yaml,
-                      l.upstream_yaml,
-                      l.log_yaml,
-                      a.upstream,
-                      "http://" + listen_host + ":" + std::to_string(port) +
-                          "/__bgctl/generation",
-                      plan->location};
-  // What the flags said must make a config bgctl loads (e.g. a bad
-  // --health-path or --command placeholder): refused here, not after writing.
-  Config config;
-  plan->files = {{targets[0], InitConfigText(o, yaml)}};
-  if (!ParseConfig(plan->files[0].text, plan->config, &config, err)) {
-    *err = "the flags make an invalid bgctl.yaml: " + *err;
-    return InitOutcome::kUsage;
-  }
-  plan->files.push_back({targets[1], InitProbeText(listen_host, a.lua)});
-  plan->files.push_back({targets[2], kBgctlLogFormatConf});
-  if (a.lua)
-    plan->files.push_back(
-        {targets[3], InitLuaText(o.lua_dir, PackagePath(a.c) == nullptr)});
-  // The upstream file as the switch renders it: the lead wires the lua
-  // switch's control key in here (InitUpstreamText).
-  plan->files.push_back({targets[4], InitUpstreamText(config, current)});
+  const InitOutcome r =
+      PlanFiles(o, a, l, listen_host, port, current, targets, plan, err);
+  if (r != InitOutcome::kOk) return r;
   plan->edits = Edits(o, *plan, a);
   AddAdvice(a, !current.empty(), plan);
   return InitOutcome::kOk;
@@ -321,18 +348,7 @@ InitOutcome RunInit(const InitOptions& o, Env env, SocketInspector* sockets,
   std::vector<NginxFile> dump;
   if (!DumpNginxConf(env.processes, NginxWith(o.nginx, {"-t"}), "", &dump, err))
     return InitOutcome::kFailed;
-  InitHost host;
-  host.lua_module_installed =
-      env.fs->Exists(o.modules_dir + "/ndk_http_module.so") &&
-      env.fs->Exists(o.modules_dir + "/ngx_http_lua_module.so");
-  for (int port : {o.blue_port, o.green_port}) {
-    Listener listener;
-    std::string ignored;
-    if (sockets &&
-        sockets->FindListener("127.0.0.1", port, &listener, &ignored))
-      host.busy_ports.push_back(port);
-  }
-  InitOutcome r = PlanInit(o, dump, host, plan, err);
+  InitOutcome r = PlanInit(o, dump, LookAround(o, env, sockets), plan, err);
   if (r != InitOutcome::kOk) return r;
   const std::string log_dir =
       plan->access_log.substr(0, plan->access_log.rfind('/'));

@@ -260,7 +260,8 @@ TEST_CASE(
 
 TEST_CASE(
     "where the Lua module is installed but not loaded, init prints the "
-    "load_module lines for the top of nginx.conf; --switch picks by hand",
+    "load_module lines for the top of nginx.conf, and --switch picks by "
+    "hand",
     "[init]") {
   InitHost installed;
   installed.lua_module_installed = true;

@@ -126,7 +126,8 @@ TEST_CASE(
 
 TEST_CASE(
     "on the reload switch validate warns about client keep-alive with the "
-    "exact line to add; keepalive_timeout 0 or the lua switch silence it",
+    "exact line to add, and keepalive_timeout 0 or the lua switch silence "
+    "it",
     "[nginx_checks]") {
   const std::string upstream =
       RenderUpstream("app", {{8081, 90}, {8082, 10}}, 3);
