@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/adoption.h"
 #include "tests/support/e2e.h"
-#include "tests/support/init_edits.h"
 #include "tests/support/ports.h"
 #include "tests/support/process_guard.h"
 #include "tests/support/service.h"
@@ -143,16 +143,12 @@ TEST_CASE(
   const std::string bgctl = pkg.Path("root/usr/bin/bgctl");
 
   Service svc;
-  const int current = PickFreePort();
+  int current = 0;
   ChildProcess today;
-  ChildOptions today_options;
-  today_options.stdout_path = svc.dir() + "/today.log";
-  today_options.stderr_path = today_options.stdout_path;
   std::string err;
-  REQUIRE(today.Start({BACKEND_SAMPLE_BIN, "--port", std::to_string(current),
-                       "--version", "v0"},
-                      today_options, &err));
-  REQUIRE(WaitForPort(current, 5000));
+  const bool started = StartBackendBefore(svc, &today, &current, &err);
+  INFO(err);
+  REQUIRE(started);
   const std::string prefix = svc.nginx().prefix();
   REQUIRE(svc.StartUserNginx(
       [&](int port) { return WriteDebianNginx(prefix, port, current); }, &err));
@@ -166,29 +162,12 @@ TEST_CASE(
   LoadGenerator load(load_options);
   load.Start();
   const std::string etc = svc.dir() + "/etc/bgctl/app";
-  CommandResult init = RunCommand(
-      {bgctl,
-       "--output",
-       "json",
-       "init",
-       "--dir",
-       etc,
-       "--state-dir",
-       svc.dir() + "/var/lib/bgctl/app",
-       "--access-log",
-       prefix + "/logs/app.bgctl.log",
-       "--service",
-       "app",
-       "--blue-port",
-       std::to_string(svc.blue()),
-       "--green-port",
-       std::to_string(svc.green()),
-       "--command",
-       std::string(BACKEND_SAMPLE_BIN) + " --port {port} --version {version}",
-       "--nginx",
-       "/usr/sbin/nginx -p " + prefix + " -c " + prefix +
-           "/nginx.conf -e stderr"},
-      30000);
+  std::vector<std::string> argv = {bgctl};
+  for (const std::string& a :
+       InitArgs(svc, etc, svc.dir() + "/var/lib/bgctl/app",
+                prefix + "/logs/app.bgctl.log"))
+    argv.push_back(a);
+  CommandResult init = RunCommand(argv, 30000);
   INFO(init.out << init.err);
   REQUIRE(init.exit_code == 0);
   const json plan = json::parse(init.out);

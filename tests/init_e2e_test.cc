@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/adoption.h"
 #include "tests/support/e2e.h"
-#include "tests/support/init_edits.h"
 #include "tests/support/ports.h"
 #include "tests/support/process_guard.h"
 #include "tests/support/service.h"
@@ -69,18 +69,12 @@ TEST_CASE(
     "[init_e2e]") {
   Service svc;
   // The backend that serves the site today, on a port of its own.
-  const int current = PickFreePort();
+  int current = 0;
   ChildProcess today;
-  ChildOptions today_options;
-  today_options.stdout_path = svc.dir() + "/today.log";
-  today_options.stderr_path = today_options.stdout_path;
   std::string err;
-  const bool started = today.Start({BACKEND_SAMPLE_BIN, "--port",
-                                    std::to_string(current), "--version", "v0"},
-                                   today_options, &err);
+  const bool started = StartBackendBefore(svc, &today, &current, &err);
   INFO(err);
   REQUIRE(started);
-  REQUIRE(WaitForPort(current, 5000));
   const std::string prefix = svc.nginx().prefix();
   REQUIRE(svc.StartUserNginx(
       [&](int port) { return WriteUserNginx(prefix, port, current); }, &err));
@@ -89,28 +83,8 @@ TEST_CASE(
   const std::string nginx = "/usr/sbin/nginx -p " + prefix + " -c " + prefix +
                             "/nginx.conf -e stderr";
   const std::string dir = svc.dir() + "/deploy";
-  const std::vector<std::string> init = {
-      "--output",
-      "json",
-      "init",
-      "--dir",
-      dir,
-      "--service",
-      "app",
-      "--blue-port",
-      std::to_string(svc.blue()),
-      "--green-port",
-      std::to_string(svc.green()),
-      "--command",
-      std::string(BACKEND_SAMPLE_BIN) + " --port {port} --version {version}",
-      "--nginx",
-      nginx,
-      "--switch",
-      "reload",
-      "--state-dir",
-      "state",
-      "--access-log",
-      "logs/access.log"};
+  const std::vector<std::string> init =
+      InitArgs(svc, dir, "state", "logs/access.log", {"--switch", "reload"});
   CommandResult r = svc.Bgctl(init);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);

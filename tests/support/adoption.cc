@@ -1,10 +1,11 @@
-#include "tests/support/init_edits.h"
+#include "tests/support/adoption.h"
 
 #include <algorithm>
 #include <map>
 #include <sstream>
 #include <vector>
 
+#include "tests/support/ports.h"
 #include "tests/support/temp_dir.h"
 
 namespace bgctl::testing {
@@ -71,6 +72,51 @@ bool ApplyInitEdits(const json& edits, std::string* err) {
     }
   }
   return true;
+}
+
+bool StartBackendBefore(Service& svc, ChildProcess* backend, int* port,
+                        std::string* err) {
+  *port = PickFreePort();
+  ChildOptions options;
+  options.stdout_path = svc.dir() + "/before-bgctl.log";
+  options.stderr_path = options.stdout_path;
+  if (!backend->Start({BACKEND_SAMPLE_BIN, "--port", std::to_string(*port),
+                       "--version", "v0"},
+                      options, err))
+    return false;
+  if (WaitForPort(*port, 5000)) return true;
+  *err = "backend-sample v0 does not listen on port " + std::to_string(*port);
+  return false;
+}
+
+std::vector<std::string> InitArgs(Service& svc, const std::string& dir,
+                                  const std::string& state_dir,
+                                  const std::string& access_log,
+                                  const std::vector<std::string>& extra) {
+  const std::string prefix = svc.nginx().prefix();
+  std::vector<std::string> args = {
+      "--output",
+      "json",
+      "init",
+      "--service",
+      "app",
+      "--blue-port",
+      std::to_string(svc.blue()),
+      "--green-port",
+      std::to_string(svc.green()),
+      "--command",
+      std::string(BACKEND_SAMPLE_BIN) + " --port {port} --version {version}",
+      "--nginx",
+      "/usr/sbin/nginx -p " + prefix + " -c " + prefix +
+          "/nginx.conf -e stderr",
+      "--dir",
+      dir,
+      "--state-dir",
+      state_dir,
+      "--access-log",
+      access_log};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
 }
 
 }  // namespace bgctl::testing
