@@ -84,6 +84,30 @@ std::string TerminalRow(const std::string& slot, const std::string& role,
   }
 }
 
+// `text` with every line longer than width - 1 broken at its last space
+// that fits (or cut there), the rest indented by 4: the terminal wraps no
+// line, so a live view that moves the cursor up by its line count erases
+// exactly itself.
+std::string Wrapped(const std::string& text, int width) {
+  const size_t limit = static_cast<size_t>(std::max(width - 1, 20));
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    while (line.size() > limit) {
+      size_t cut = line.rfind(' ', limit);
+      if (cut == std::string::npos || cut <= 4) cut = limit;
+      out += line.substr(0, cut) + "\n";
+      line = "    " + line.substr(line[cut] == ' ' ? cut + 1 : cut);
+    }
+    out += line + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
 std::string SlotLine(const WatchFrame& f, const Config& cfg,
                      const std::string& slot, bool terminal) {
   const SlotStats& t = slot == "blue" ? f.blue : f.green;
@@ -149,7 +173,7 @@ std::string RenderFrame(const WatchFrame& f, const Config& cfg, bool terminal) {
            " requests went to a server that is neither slot\n";
   out += AnalysisText(f.analysis);
   if (!s.last_error.empty()) out += "  last error: " + s.last_error + "\n";
-  return out;
+  return Wrapped(out, f.width);
 }
 
 int TerminalWidth() {

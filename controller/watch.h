@@ -28,10 +28,11 @@ struct WatchFrame {
   // The rollout's analysis.json (analysis_file.h), or null: shown under the
   // slots.
   nlohmann::json analysis;
-  // The terminal's width in columns: no slot row is longer than width - 1
-  // (so none wraps). Until it fits, a row drops the pid, then the port,
-  // narrows the weight bar and the version's column, drops the bar, then
-  // shortens the version.
+  // The terminal's width in columns: no line is longer than width - 1 (so
+  // the terminal wraps none). Until it fits, a slot row drops the pid, then
+  // the port, narrows the weight bar and the version's column, drops the
+  // bar, then shortens the version; other lines break at a space, the rest
+  // indented.
   int width = 80;
 };
 

@@ -81,6 +81,28 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "on a terminal no line of the view is wider than the terminal: the "
+    "evidence lines break at a space",
+    "[watch]") {
+  WatchFrame f = BusyFrame("1.4.2");
+  f.state.last_error =
+      "analysis: error rate: 3 of 6 canary requests 5xx (50.00%; null: <= "
+      "0.01): evidence 1.04e+03 >= 400";
+  f.width = 80;
+  const std::string text = RenderFrame(f, WatchConfig(), /*terminal=*/true);
+  std::istringstream in(text);
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    INFO(line);
+    CHECK(line.size() < 80);
+  }
+  CHECK(lines == 5);  // head, two slots, the last error on two lines
+  CHECK_THAT(text, Catch::Contains("\n  last error: analysis: error rate: 3 "
+                                   "of 6 canary requests 5xx (50.00%; null:\n"
+                                   "    <= 0.01): evidence 1.04e+03 >= 400\n"));
+}
+
+TEST_CASE(
     "a long version is shortened with a ~ rather than wrap the row, and a "
     "wide terminal shows every column",
     "[watch]") {
