@@ -155,10 +155,14 @@ TEST_CASE(
   chmod(prefix.c_str(), 0755);
   REQUIRE(VersionOf(svc.Get("/")) == "v0");
 
-  // Every client on keep-alive, as browsers are; Debian's nginx keeps
-  // client keep-alive on (75 s).
+  // Every client on keep-alive, as browsers are (Debian's nginx keeps
+  // client keep-alive on, 75 s), and like them it does not reuse a
+  // connection nginx closed while idle (LoadOptions::check_reuse): the one
+  // reload that takes in init's lines retires nginx's workers, which close
+  // their idle keep-alive connections.
   LoadOptions load_options = SteadyLoad(svc.port(), 150);
   load_options.keep_alive_share = 1.0;
+  load_options.check_reuse = true;
   LoadGenerator load(load_options);
   load.Start();
   const std::string etc = svc.dir() + "/etc/bgctl/app";
