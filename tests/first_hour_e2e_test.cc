@@ -146,14 +146,12 @@ TEST_CASE(
   int current = 0;
   ChildProcess today;
   std::string err;
-  const bool started = StartBackendBefore(svc, &today, &current, &err);
+  const bool started =
+      StartSiteBefore(svc, &today, &current, WriteDebianNginx, &err);
   INFO(err);
   REQUIRE(started);
   const std::string prefix = svc.nginx().prefix();
-  REQUIRE(svc.StartUserNginx(
-      [&](int port) { return WriteDebianNginx(prefix, port, current); }, &err));
   chmod(prefix.c_str(), 0755);
-  REQUIRE(VersionOf(svc.Get("/")) == "v0");
 
   // Every client on keep-alive, as browsers are (Debian's nginx keeps
   // client keep-alive on, 75 s), and like them it does not reuse a

@@ -72,13 +72,11 @@ TEST_CASE(
   int current = 0;
   ChildProcess today;
   std::string err;
-  const bool started = StartBackendBefore(svc, &today, &current, &err);
+  const bool started =
+      StartSiteBefore(svc, &today, &current, WriteUserNginx, &err);
   INFO(err);
   REQUIRE(started);
   const std::string prefix = svc.nginx().prefix();
-  REQUIRE(svc.StartUserNginx(
-      [&](int port) { return WriteUserNginx(prefix, port, current); }, &err));
-  REQUIRE(VersionOf(svc.Get("/")) == "v0");
 
   const std::string nginx = "/usr/sbin/nginx -p " + prefix + " -c " + prefix +
                             "/nginx.conf -e stderr";

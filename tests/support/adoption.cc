@@ -5,6 +5,7 @@
 #include <sstream>
 #include <vector>
 
+#include "tests/support/e2e.h"
 #include "tests/support/ports.h"
 #include "tests/support/temp_dir.h"
 
@@ -74,8 +75,11 @@ bool ApplyInitEdits(const json& edits, std::string* err) {
   return true;
 }
 
-bool StartBackendBefore(Service& svc, ChildProcess* backend, int* port,
-                        std::string* err) {
+bool StartSiteBefore(
+    Service& svc, ChildProcess* backend, int* port,
+    const std::function<bool(const std::string& prefix, int listen_port,
+                             int backend_port)>& write,
+    std::string* err) {
   *port = PickFreePort();
   ChildOptions options;
   options.stdout_path = svc.dir() + "/before-bgctl.log";
@@ -84,8 +88,16 @@ bool StartBackendBefore(Service& svc, ChildProcess* backend, int* port,
                        "--version", "v0"},
                       options, err))
     return false;
-  if (WaitForPort(*port, 5000)) return true;
-  *err = "backend-sample v0 does not listen on port " + std::to_string(*port);
+  if (!WaitForPort(*port, 5000)) {
+    *err = "backend-sample v0 does not listen on port " + std::to_string(*port);
+    return false;
+  }
+  const std::string prefix = svc.nginx().prefix();
+  if (!svc.StartUserNginx(
+          [&](int listen) { return write(prefix, listen, *port); }, err))
+    return false;
+  if (VersionOf(svc.Get("/")) == "v0") return true;
+  *err = "the site does not answer v0 through nginx";
   return false;
 }
 

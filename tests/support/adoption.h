@@ -4,6 +4,7 @@
 #ifndef BGCTL_TESTS_SUPPORT_ADOPTION_H_
 #define BGCTL_TESTS_SUPPORT_ADOPTION_H_
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,11 +21,15 @@ namespace bgctl::testing {
 // with *err when a file or line is not what init said.
 bool ApplyInitEdits(const nlohmann::json& edits, std::string* err);
 
-// Starts backend-sample version v0 on a free port (*port), as the backend
-// that serves the site before bgctl (its output in svc's folder), and waits
-// until it listens. False with *err.
-bool StartBackendBefore(Service& svc, ChildProcess* backend, int* port,
-                        std::string* err);
+// A site before bgctl: backend-sample v0 on a free port (*port, its output
+// in svc's folder), and svc's nginx started with the user's configuration
+// `write(prefix, listen_port, *port)` writes into svc.nginx().prefix(),
+// answering v0. False with *err.
+bool StartSiteBefore(
+    Service& svc, ChildProcess* backend, int* port,
+    const std::function<bool(const std::string& prefix, int listen_port,
+                             int backend_port)>& write,
+    std::string* err);
 
 // `--output json init` for service "app" of `svc` (its slot ports,
 // backend-sample as the command) against the nginx of svc.nginx() (-p and
