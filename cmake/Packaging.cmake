@@ -8,7 +8,9 @@
 #   share/bash-completion/completions/bgctl    from `bgctl --help-all`
 #   share/bgctl/nginx/                         nginx/: *.conf *.template lua/*.lua README.md
 #   share/bgctl/scripts/nginx-prefix.sh        renders share/bgctl/nginx into a prefix
-#   share/doc/bgctl/{copyright,changelog.gz,examples/}
+#   share/doc/bgctl/{copyright,changelog.gz,README.md,examples/}
+#   share/doc/bgctl/docs/                      docs/*.md (the reference, as it
+#                                              grows)
 # backend-sample, the tests and the benchmarks are never installed.
 #
 # `cmake --install` installs what was built and builds nothing itself
@@ -114,7 +116,11 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/nginx/
 install(PROGRAMS ${CMAKE_SOURCE_DIR}/scripts/nginx-prefix.sh
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bgctl/scripts)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/copyright ${BGCTL_CHANGELOG_GZ}
+              ${CMAKE_SOURCE_DIR}/README.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs
+        FILES_MATCHING PATTERN "*.md")
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/examples/bgctl.yaml
               ${CMAKE_SOURCE_DIR}/docs/github-actions-deploy.yml
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)

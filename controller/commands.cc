@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "controller/adoption.h"
 #include "controller/analysis_file.h"
 #include "controller/duration.h"
 #include "controller/exit_codes.h"
@@ -175,7 +176,18 @@ int CmdDeploy(const CommandLine& cl) {
     if (cl.steps_given &&
         !ParseStepsFlag(cl.steps, s->config.rollout, &steps, e))
       return Refuse(&s->ctx, kExitUsage, "--steps: " + *e, e);
-    return Deploy(&s->ctx, &s->state, cl.version, steps, e);
+    // The first deploy takes the traffic of what served before bgctl
+    // (adoption.h): it says what became of it.
+    const std::vector<UpstreamServer> before =
+        s->state.stable_slot.empty() ? ServersBeforeBgctl(s->config, s->env.fs)
+                                     : std::vector<UpstreamServer>();
+    const ExitCode code = Deploy(&s->ctx, &s->state, cl.version, steps, e);
+    if (code == kExitOk && !before.empty() && !s->state.stable_slot.empty()) {
+      nlohmann::json fields;
+      const std::string notice = AdoptionNotice(before, s->env.http, &fields);
+      s->out->Event("adopted", notice, fields);
+    }
+    return code;
   });
 }
 
@@ -365,12 +377,14 @@ int CheckLiveNginx(Session* s) {
                      &err))
     return Fail(s->out.get(), kExitFailed,
                 "cannot check the live nginx configuration: " + err);
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, warnings;
   if (!CheckNginxConf(files, cfg.nginx,
                       NginxPrefixOf(cfg.nginx.test_command, cfg.dir), &problems,
-                      &err))
+                      &err, &warnings))
     return Fail(s->out.get(), kExitFailed,
                 "cannot read the live nginx configuration: " + err);
+  for (const std::string& w : warnings)
+    s->out->Event("warning", "warning: " + w);
   if (problems.empty()) return 0;
   for (size_t i = 0; i + 1 < problems.size(); ++i) s->out->Error(problems[i]);
   return Fail(s->out.get(), kExitUsage, problems.back());
@@ -426,35 +440,6 @@ int CmdValidate(const CommandLine& cl) {
                             "and the live configuration has what bgctl "
                             "needs");
   s.out->Finish(kExitOk);
-  return kExitOk;
-}
-
-std::vector<std::string> Words(const std::string& line) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while ((i = line.find_first_not_of(" \t", i)) != std::string::npos) {
-    size_t end = line.find_first_of(" \t", i);
-    out.push_back(line.substr(i, end - i));
-    i = end;
-  }
-  return out;
-}
-
-// Writes bgctl.yaml and the nginx snippets for the location nginx -T shows
-// proxying the service, and prints the lines to add to nginx's config.
-int CmdInit(const CommandLine& cl) {
-  Reporter out(RealClock(), cl.json);
-  InitOptions options = cl.init;
-  options.command = Words(cl.init_command);
-  options.nginx = Words(cl.init_nginx);
-  InitPlan plan;
-  std::string err;
-  InitOutcome r = RunInit(options, RealEnv(), &plan, &err);
-  if (r != InitOutcome::kOk)
-    return Fail(&out, r == InitOutcome::kUsage ? kExitUsage : kExitFailed, err);
-  out.Result(InitJson(plan));
-  out.Block("init", InitText(plan), nullptr);
-  out.Finish(kExitOk);
   return kExitOk;
 }
 

@@ -30,6 +30,7 @@ struct CommandLine {
   InitOptions init;                    // init (command and nginx below)
   std::string init_command;            // init --command, split on spaces
   std::string init_nginx = "nginx";    // init --nginx, split on spaces
+  std::string init_switch = "auto";    // init --switch: auto, reload, lua
 };
 
 struct CommandInfo {
@@ -41,6 +42,9 @@ struct CommandInfo {
 
 // All commands, in the order --help lists them.
 const std::vector<CommandInfo>& CommandTable();
+
+// `bgctl init` (init_command.cc).
+int CmdInit(const CommandLine& cl);
 
 }  // namespace bgctl
 

@@ -79,19 +79,23 @@ class HelpFormatter : public CLI::Formatter {
 
 // The exit codes of exit_codes.h, for the end of --help.
 std::string ExitCodesHelp() {
+  // Tagged lines (key, two spaces or more, text; continuations under the
+  // text) and a blank line after the prose: the layout help2man turns into
+  // a clean list in the man page.
   std::string text =
       "Configuration:\n"
       "  bgctl.yaml (-c); `bgctl validate` checks it and the live nginx, and\n"
       "  prints how the canary will be judged. The choices:\n"
-      "  nginx.switch            reload (any nginx) | lua (no reload)\n"
-      "  nginx.lua               control_url, preview_header, sticky_cookie\n"
-      "                          (lua switch)\n"
-      "  nginx.upstream_keepalive N: keepalive N in the upstream (default\n"
-      "                          0, none; needs HTTP/1.1 to it)\n"
-      "  backend.runner          process | systemd (each slot a unit)\n"
-      "  rollout.analysis.method sequential (alpha, error_margin,\n"
-      "                          latency_margin) | windows\n"
-      "  metrics.textfile        a .prom file for node_exporter\n"
+      "\n"
+      "  nginx.switch              reload (any nginx) or lua (no reload)\n"
+      "  nginx.lua                 control_url, preview_header,\n"
+      "                            sticky_cookie (lua switch)\n"
+      "  nginx.upstream_keepalive  N: keepalive N in the upstream (default\n"
+      "                            0, none; needs HTTP/1.1 to it)\n"
+      "  backend.runner            process or systemd (each slot a unit)\n"
+      "  rollout.analysis.method   sequential (alpha, error_margin,\n"
+      "                            latency_margin) or windows\n"
+      "  metrics.textfile          a .prom file for node_exporter\n"
       "\n"
       "Exit status:\n";
   for (const auto& [code, meaning] : bgctl::kExitCodeMeanings)
@@ -156,8 +160,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100));
   sub["retire-previous"]->add_option("--after", cl.after, "wait this long");
   CLI::App* init = sub["init"];
-  init->add_option("--dir", cl.init.dir, "folder to write into")
-      ->capture_default_str();
+  init->add_option("--dir", cl.init.dir,
+                   "folder for bgctl.yaml and the nginx snippets (default "
+                   "/etc/bgctl/SERVICE)");
   init->add_option("--service", cl.init.service, "service name")->required();
   init->add_option("--blue-port", cl.init.blue_port, "blue slot's port")
       ->required();
@@ -177,8 +182,16 @@ int main(int argc, char** argv) {
                    "a server_name of its server, when several proxy");
   init->add_option("--upstream-name", cl.init.upstream_name,
                    "default SERVICE_backend");
+  init->add_option("--state-dir", cl.init.state_dir,
+                   "bgctl's state and upstream file (default "
+                   "/var/lib/bgctl/SERVICE)");
   init->add_option("--access-log", cl.init.access_log,
-                   "bgctl's access log (default nginx/access.log in --dir)");
+                   "bgctl's access log (default "
+                   "/var/log/nginx/SERVICE.bgctl.log)");
+  init->add_option("--switch", cl.init_switch,
+                   "auto (lua where nginx has the Lua module), reload or lua")
+      ->check(CLI::IsMember({"auto", "reload", "lua"}))
+      ->capture_default_str();
   init->add_option("--health-path", cl.init.health_path,
                    "backend's health check path")
       ->capture_default_str();

@@ -27,6 +27,7 @@ struct Conf {
   const NginxDirective* http = nullptr;
   std::vector<ProxyLocation> proxies;
   std::vector<std::string>* problems;
+  std::vector<std::string>* warnings;  // may be null
 
   std::string HttpWhere() const {
     return http ? WhereIs(*http) : main_file + ":1";
@@ -98,12 +99,34 @@ const NginxDirective* FindUpstream(const Conf& c) {
   return nullptr;
 }
 
-void CheckInclude(const Conf& c) {
+// An upstream block read from bgctl's upstream file, whatever its name.
+const NginxDirective* UpstreamInFile(const Conf& c) {
+  if (!c.http) return nullptr;
+  for (const NginxDirective& d : c.http->children)
+    if (d.name == "upstream" && d.args.size() == 1 &&
+        SameFile(d.file, c.cfg.upstream_file))
+      return &d;
+  return nullptr;
+}
+
+// False when the upstream file is included but names another upstream (a
+// typo in nginx.upstream_name): the checks by that name then say nothing
+// more.
+bool CheckInclude(const Conf& c) {
   const NginxDirective* up = FindUpstream(c);
-  if (up && SameFile(up->file, c.cfg.upstream_file)) return;
+  if (up && SameFile(up->file, c.cfg.upstream_file)) return true;
+  if (const NginxDirective* other = UpstreamInFile(c); other && !up) {
+    c.Add(WhereIs(*other), "the upstream file " + c.cfg.upstream_file +
+                               " is included, but it defines upstream " +
+                               other->args[0] + ", not " + c.cfg.upstream_name +
+                               ": check nginx.upstream_name in bgctl.yaml "
+                               "(a typo?)");
+    return false;
+  }
   c.Add(c.HttpWhere(), "the http block does not include the upstream file " +
                            c.cfg.upstream_file + " (add \"include " +
                            c.cfg.upstream_file + ";\")");
+  return true;
 }
 
 bool IsProbeLocation(const NginxDirective& d, const std::string& path) {
@@ -295,17 +318,21 @@ void CheckKeepalive(const Conf& c) {
   }
 }
 
+void CheckClientKeepAlive(const Conf& c) {
+  if (!c.warnings || c.cfg.switch_kind != SwitchKind::kReload) return;
+  for (const ProxyLocation& p : c.proxies) {
+    std::string warning = ClientKeepAliveWarning(p.levels);
+    if (warning.empty()) continue;
+    warning = WhereIs(*Holder(p)) + ": " + warning;
+    if (std::find(c.warnings->begin(), c.warnings->end(), warning) ==
+        c.warnings->end())
+      c.warnings->push_back(warning);
+  }
+}
+
 void CheckLua(const Conf& c) {
   if (c.cfg.switch_kind != SwitchKind::kLua) return;
-  bool loaded = false;
-  for (const NginxDirective& d : c.root) {
-    const std::string so = "ngx_http_lua_module.so";
-    if (d.name == "load_module" && d.args.size() == 1 &&
-        d.args[0].size() >= so.size() &&
-        d.args[0].compare(d.args[0].size() - so.size(), so.size(), so) == 0)
-      loaded = true;
-  }
-  if (!loaded)
+  if (!LoadsModule(c.root, "ngx_http_lua_module.so"))
     c.Add(c.main_file + ":1",
           "nginx.switch is lua but nginx does not load the Lua module (add "
           "\"load_module /usr/lib/nginx/modules/ndk_http_module.so;\" and "
@@ -335,20 +362,75 @@ std::string NginxPrefixOf(const std::vector<std::string>& test_command,
   return "/usr/share/nginx";
 }
 
+bool LoadsModule(const std::vector<NginxDirective>& root,
+                 const std::string& so_name) {
+  for (const NginxDirective& d : root) {
+    if (d.name != "load_module" || d.args.size() != 1) continue;
+    const std::string& path = d.args[0];
+    const size_t slash = path.rfind('/');
+    if (path.substr(slash == std::string::npos ? 0 : slash + 1) == so_name)
+      return true;
+  }
+  return false;
+}
+
+namespace {
+
+// nginx's time "0", "0s", "0ms": no keep-alive.
+bool IsZeroTime(const std::string& t) {
+  const size_t digits = t.find_first_not_of("0123456789");
+  const std::string number = t.substr(0, digits);
+  return !number.empty() && number.find_first_not_of('0') == std::string::npos;
+}
+
+}  // namespace
+
+std::string ClientKeepAliveWarning(
+    const std::vector<const NginxDirective*>& levels) {
+  std::vector<const NginxDirective*> set =
+      InheritedDirectives(levels, "keepalive_timeout");
+  const NginxDirective* last = set.empty() ? nullptr : set.back();
+  if (last && !last->args.empty() && IsZeroTime(last->args[0])) return "";
+  const NginxDirective* server = nullptr;
+  for (const NginxDirective* l : levels)
+    if (l->name == "server") server = l;
+  std::string fix;
+  if (last)
+    fix = "change " + WhereIs(*last) + " to \"keepalive_timeout 0;\"";
+  else if (server)
+    fix = "add \"keepalive_timeout 0;\" to the server block at " +
+          WhereIs(*server);
+  else
+    fix = "add \"keepalive_timeout 0;\" to the http block at " +
+          WhereIs(*levels.front());
+  return "client keep-alive is on (" +
+         (last ? DirectiveText(*last)
+               : std::string("keepalive_timeout 75s, nginx's "
+                             "default")) +
+         "): on the reload switch every traffic step reloads nginx, whose "
+         "old workers then close their idle keep-alive connections, and a "
+         "request a client sends on one at that instant fails; " +
+         fix +
+         ", or use nginx.switch: lua (no reload; Debian: "
+         "libnginx-mod-http-lua)";
+}
+
 bool CheckNginxConf(const std::vector<NginxFile>& files, const NginxConfig& cfg,
                     const std::string& prefix,
-                    std::vector<std::string>* problems, std::string* err) {
+                    std::vector<std::string>* problems, std::string* err,
+                    std::vector<std::string>* warnings) {
   std::vector<NginxDirective> root;
   if (!EffectiveNginxConf(files, &root, err)) return false;
-  Conf c{cfg, prefix, files[0].path, root, nullptr, {}, problems};
+  Conf c{cfg, prefix, files[0].path, root, nullptr, {}, problems, warnings};
   FindHttpAndProxies(&c);
-  CheckInclude(c);
+  const bool name_found = CheckInclude(c);
   CheckProbe(c);
-  CheckProxied(c);
+  if (name_found) CheckProxied(c);
   CheckAccessLog(c);
   CheckGenerationMaps(c);
   CheckKeepalive(c);
   CheckLua(c);
+  CheckClientKeepAlive(c);
   return true;
 }
 

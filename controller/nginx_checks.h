@@ -38,9 +38,28 @@ std::string NginxPrefixOf(const std::vector<std::string>& test_command,
 // resolved as nginx does: the innermost level that has the directive wins.
 // `prefix` resolves relative access_log paths (NginxPrefixOf). False with
 // *err only when a file cannot be parsed.
+// `warnings` (optional) gets what works but costs requests: on the reload
+// switch, client keep-alive in a location that proxies to the upstream
+// (ClientKeepAliveWarning).
 bool CheckNginxConf(const std::vector<NginxFile>& files, const NginxConfig& cfg,
                     const std::string& prefix,
-                    std::vector<std::string>* problems, std::string* err);
+                    std::vector<std::string>* problems, std::string* err,
+                    std::vector<std::string>* warnings = nullptr);
+
+// True when the main context of `root` loads the module file `so_name`
+// (e.g. "ngx_http_lua_module.so") from any folder: Debian's
+// modules-enabled/ files say `load_module modules/ngx_http_lua_module.so;`.
+bool LoadsModule(const std::vector<NginxDirective>& root,
+                 const std::string& so_name);
+
+// For the reload switch: "" when client keep-alive is off inside the
+// innermost of `levels` (http first, then server, ..., the location that
+// proxies), else why a reload fails requests there and the exact line that
+// turns it off, e.g. "client keep-alive is on (keepalive_timeout 75s,
+// nginx's default): ... add \"keepalive_timeout 0;\" to the server block
+// at FILE:LINE ...". `keepalive_timeout 0` (or 0s, 0ms) is off.
+std::string ClientKeepAliveWarning(
+    const std::vector<const NginxDirective*>& levels);
 
 }  // namespace bgctl
 

@@ -65,7 +65,8 @@ std::string With(const std::string& from, const std::string& to,
 // shipped log format beside it), one a line.
 std::string Problems(const std::string& main, const NginxConfig& cfg = Cfg(),
                      const std::string& upstream =
-                         RenderUpstream("app", {{8081, 90}, {8082, 10}}, 3)) {
+                         RenderUpstream("app", {{8081, 90}, {8082, 10}}, 3),
+                     std::vector<std::string>* warnings = nullptr) {
   std::string dump = "nginx: the configuration file " + std::string(kMain) +
                      " syntax is ok\n# configuration file " + kMain + ":\n" +
                      main + "\n# configuration file " + kFormatFile + ":\n" +
@@ -75,7 +76,8 @@ std::string Problems(const std::string& main, const NginxConfig& cfg = Cfg(),
   std::vector<std::string> problems;
   std::string err;
   REQUIRE(SplitNginxDump(dump, &files, &err));
-  REQUIRE(CheckNginxConf(files, cfg, "/usr/share/nginx", &problems, &err));
+  REQUIRE(CheckNginxConf(files, cfg, "/usr/share/nginx", &problems, &err,
+                         warnings));
   std::string out;
   for (const std::string& p : problems) out += p + "\n";
   return out;
@@ -108,6 +110,46 @@ TEST_CASE(
         "/srv/app/nginx.conf:2: the http block does not include the upstream "
         "file /srv/app/upstream.conf (add \"include "
         "/srv/app/upstream.conf;\")\n");
+}
+
+TEST_CASE(
+    "a typo in nginx.upstream_name makes validate say so, not that the "
+    "upstream file is not included",
+    "[nginx_checks]") {
+  NginxConfig typo = Cfg();
+  typo.upstream_name = "ap";
+  CHECK(Problems(kGood, typo) ==
+        "/srv/app/upstream.conf:2: the upstream file /srv/app/upstream.conf "
+        "is included, but it defines upstream app, not ap: check "
+        "nginx.upstream_name in bgctl.yaml (a typo?)\n");
+}
+
+TEST_CASE(
+    "on the reload switch validate warns about client keep-alive with the "
+    "exact line to add, and keepalive_timeout 0 or the lua switch silence "
+    "it",
+    "[nginx_checks]") {
+  const std::string upstream =
+      RenderUpstream("app", {{8081, 90}, {8082, 10}}, 3);
+  std::vector<std::string> warnings;
+  CHECK(Problems(kGood, Cfg(), upstream, &warnings) == "");
+  CHECK(warnings ==
+        std::vector<std::string>{
+            "/srv/app/nginx.conf:11: client keep-alive is on "
+            "(keepalive_timeout 75s, nginx's default): on the reload switch "
+            "every traffic step reloads nginx, whose old workers then close "
+            "their idle keep-alive connections, and a request a client sends "
+            "on one at that instant fails; add \"keepalive_timeout 0;\" to "
+            "the server block at /srv/app/nginx.conf:7, or use nginx.switch: "
+            "lua (no reload; Debian: libnginx-mod-http-lua)"});
+  warnings.clear();
+  CHECK(Problems(With("sendfile on;", "keepalive_timeout 0s;"), Cfg(), upstream,
+                 &warnings) == "");
+  CHECK(warnings.empty());
+  NginxConfig lua = Cfg();
+  lua.switch_kind = SwitchKind::kLua;
+  Problems(kGood, lua, upstream, &warnings);
+  CHECK(warnings.empty());
 }
 
 TEST_CASE(

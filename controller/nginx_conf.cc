@@ -336,6 +336,20 @@ std::string WhereIs(const NginxDirective& d) {
   return d.file + ":" + std::to_string(d.line);
 }
 
+std::string NginxArg(const std::string& a) {
+  if (!a.empty() && a.find_first_of(" \t\n;{}#\"'") == std::string::npos)
+    return a;
+  std::string out = "\"";
+  for (char c : a) out += c == '"' ? std::string("\\\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string DirectiveText(const NginxDirective& d) {
+  std::string out = d.name;
+  for (const std::string& a : d.args) out += " " + NginxArg(a);
+  return out + ";";
+}
+
 bool ParseListen(const NginxDirective& listen, NginxListen* out) {
   if (listen.args.empty() || listen.args[0].empty()) return false;
   NginxListen l;

@@ -72,6 +72,13 @@ std::vector<const NginxDirective*> InheritedDirectives(
 // "FILE:LINE" of a directive.
 std::string WhereIs(const NginxDirective& d);
 
+// An argument as nginx reads it back: quoted when empty or when it holds
+// whitespace or a character nginx's syntax gives a meaning to.
+std::string NginxArg(const std::string& arg);
+
+// A directive without a block as a line of nginx's syntax: "name args...;".
+std::string DirectiveText(const NginxDirective& d);
+
 // What a `listen` directive listens on, read as nginx reads its address:
 // "ADDR:PORT", "PORT", "ADDR" (port 80), "[IPV6]:PORT", "[IPV6]",
 // "unix:PATH"; and the parameters bgctl cares about.

@@ -378,6 +378,7 @@ class Rollout {
     frame.interval_ms = std::max<int64_t>(1, now - live.span_start_ms);
     frame.elapsed_ms = ctx_->out->ElapsedMs();
     frame.analysis = judge_->EvidenceJson();
+    frame.width = TerminalWidth();
     ctx_->out->Footer(RenderFrame(frame, cfg_, /*terminal=*/true));
   }
 
@@ -437,11 +438,9 @@ class Rollout {
     state_->canary_weight = 0;
     state_->phase = rollback_ ? Phase::kRolledBack : Phase::kPromoted;
     state_->owner_pid = 0;
-    // A rollback uses the previous version up: it is not rolled back.
-    if (rollback_) {
-      state_->previous_version.clear();
-      state_->last_error = "rolled back by the operator";
-    }
+    // A rollback uses the previous version up: it is not rolled back. It is
+    // the operator's choice, not an error: history keeps the reason.
+    if (rollback_) state_->previous_version.clear();
     if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, "state", err);
     const SlotState& stable = state_->Slot(state_->stable_slot);
     if (rollback_) {
@@ -462,7 +461,7 @@ class Rollout {
       ctx_->out->Error(err + " (reported, not fatal)");
     entry_.outcome = rollback_ ? "rolled_back" : "promoted";
     if (rollback_) {
-      entry_.reason = state_->last_error;
+      entry_.reason = "rolled back by the operator";
       entry_.reason_kind = "operator";
     }
     return RolloutPhase::kRetireOld;

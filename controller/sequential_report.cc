@@ -4,23 +4,14 @@
 #include <cfloat>
 #include <cinttypes>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <limits>
 
 #include "controller/sequential_judge.h"
+#include "controller/text.h"
 
 namespace bgctl {
 namespace {
-
-std::string Format(const char* format, ...) {
-  char buf[512];
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(buf, sizeof buf, format, args);
-  va_end(args);
-  return buf;
-}
 
 // JSON has no infinities.
 double Finite(double v) { return std::clamp(v, -DBL_MAX, DBL_MAX); }

@@ -37,9 +37,16 @@ bool ParseStepsFlag(const std::string& text, const RolloutConfig& configured,
       return false;
     };
     StepConfig step;
-    if (i < configured.steps.size()) {
-      step.pause_ms = configured.steps[i].pause_ms;
-      step.pause_forever = configured.steps[i].pause_forever;
+    // The last step (100%) takes the configured last step's pause; an
+    // earlier one that of the configured step at its position, unless that
+    // is the configured last step.
+    const size_t last = configured.steps.size();
+    const size_t from = i + 1 == items.size() ? last - 1
+                        : i + 1 < last        ? i
+                                              : last;
+    if (last > 0 && from < last) {
+      step.pause_ms = configured.steps[from].pause_ms;
+      step.pause_forever = configured.steps[from].pause_forever;
     }
     size_t colon = item.find(':');
     long long w = 0;

@@ -18,8 +18,10 @@ namespace bgctl {
 std::string StepProblem(const std::vector<StepConfig>& steps, size_t index);
 
 // Parses `deploy --steps`: comma-separated weights, each optionally followed
-// by ":PAUSE" (a duration or "forever"); a step without one takes the pause
-// of the configured step at the same position, or none. False with *err,
+// by ":PAUSE" (a duration or "forever"); without one, the last step takes
+// the pause of the configured last (100%) step, and an earlier step that of
+// the configured step at the same position unless that one is the
+// configured last step (then none). False with *err,
 // e.g. `step 2 ("5"): must be greater than the previous step's weight (10)`
 // or `step 1 (""): expected a weight (an integer 1-100)`.
 bool ParseStepsFlag(const std::string& text, const RolloutConfig& configured,

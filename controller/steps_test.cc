@@ -23,9 +23,32 @@ TEST_CASE(
   CHECK(steps[1].pause_forever);
   CHECK(steps[2].weight == 100);
   CHECK(steps[2].pause_ms == 0);
-  REQUIRE(ParseStepsFlag("20,100", configured, &steps, &err));
+  REQUIRE(ParseStepsFlag("20,60,100", configured, &steps, &err));
   CHECK(steps[0].pause_ms == 30000);  // the configured first step's pause
   CHECK(steps[1].pause_ms == 30000);  // the configured second step's pause
+  CHECK(steps[2].pause_ms == 0);      // the configured 100% step's
+}
+
+TEST_CASE(
+    "with --steps 10:5s,100 the 100% step takes the configured 100% step's "
+    "pause, not the pause of the configured step at its position",
+    "[steps]") {
+  RolloutConfig configured;
+  configured.steps = {{10, 30000, false}, {50, 30000, false}, {100, 0, false}};
+  std::vector<StepConfig> steps;
+  std::string err;
+  REQUIRE(ParseStepsFlag("10:5s,100", configured, &steps, &err));
+  REQUIRE(steps.size() == 2);
+  CHECK(steps[0].pause_ms == 5000);
+  CHECK(steps[1].weight == 100);
+  CHECK(steps[1].pause_ms == 0);
+  CHECK_FALSE(steps[1].pause_forever);
+  // A step before 100% never takes the configured 100% step's pause.
+  configured.steps = {{50, 0, false}, {100, 10000, false}};
+  REQUIRE(ParseStepsFlag("10,25,100", configured, &steps, &err));
+  CHECK(steps[0].pause_ms == 0);
+  CHECK(steps[1].pause_ms == 0);
+  CHECK(steps[2].pause_ms == 10000);
 }
 
 TEST_CASE(

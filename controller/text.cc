@@ -1,5 +1,8 @@
 #include "controller/text.h"
 
+#include <cstdarg>
+#include <cstdio>
+
 namespace bgctl {
 
 namespace {
@@ -78,6 +81,15 @@ bool ParseDecimal(const std::string& text, uint64_t* value) {
   }
   *value = v;
   return true;
+}
+
+std::string Format(const char* format, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buf, sizeof buf, format, args);
+  va_end(args);
+  return buf;
 }
 
 }  // namespace bgctl

@@ -19,6 +19,11 @@ std::string ValidUtf8(std::string_view text);
 // command's output, an HTTP body).
 std::string Trim(const std::string& s);
 
+// printf into a string (at most 511 bytes of it: one line of a table or a
+// view).
+std::string Format(const char* format, ...)
+    __attribute__((format(printf, 1, 2)));
+
 // Parses a non-empty string of decimal digits that fits in 64 bits (a
 // generation, a port, a weight); false for anything else.
 bool ParseDecimal(const std::string& text, uint64_t* value);

@@ -70,11 +70,14 @@ SwitchOutcome SwitchTraffic(RolloutContext* ctx, State* state,
   *err = r.error;
   if (!Persist(ctx, state, err)) return SwitchOutcome::kUnknown;
   if (r.outcome != SwitchOutcome::kConfirmed) return r.outcome;
-  std::string text = split.canary.empty()
-                         ? "traffic 100% on " + state->stable_slot
-                         : "weight " + std::to_string(canary_weight) +
-                               "% on canary " +
-                               state->Slot(state->canary_slot).version;
+  const SlotState& canary = state->Slot(state->canary_slot);
+  const std::string weight = std::to_string(canary_weight) + "% on ";
+  std::string text = "weight " + weight + "canary " + canary.version;
+  if (split.canary.empty())
+    text = "traffic 100% on " + state->stable_slot;
+  else if (state->owner_command == "rollback")  // the previous version back
+    text = "traffic " + weight + "the previous version " + canary.version +
+           " (" + state->canary_slot + ")";
   ctx->out->Event("weight",
                   text + " confirmed (generation " +
                       std::to_string(state->generation) + ", " +

@@ -28,12 +28,21 @@ struct WatchFrame {
   // The rollout's analysis.json (analysis_file.h), or null: shown under the
   // slots.
   nlohmann::json analysis;
+  // The terminal's width in columns: no line is longer than width - 1 (so
+  // the terminal wraps none). Until it fits, a slot row drops the pid, then
+  // the port, narrows the weight bar and the version's column, drops the
+  // bar, then shortens the version; other lines break at a space, the rest
+  // indented.
+  int width = 80;
 };
 
 // The frame as text: several lines with bars for a terminal, or one line
 // for a log. Pure; tests call it directly.
 std::string RenderFrame(const WatchFrame& frame, const Config& config,
                         bool terminal);
+
+// The width of the terminal on stdout (TIOCGWINSZ), else $COLUMNS, else 80.
+int TerminalWidth();
 
 // Redraws every `interval_ms` until SIGINT/SIGTERM, or `count` frames when
 // count > 0. Returns the exit code.

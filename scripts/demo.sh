@@ -8,16 +8,18 @@
 #      it back by itself,
 #   4. shows status and history, and stops everything it started.
 #
-#   scripts/demo.sh [--switch reload|lua]
+#   scripts/demo.sh [--switch lua|reload]
 #
-# --switch lua tells the same story on nginx.switch: lua (nginx's Lua module,
-# no reload, client keep-alive on, every load client on keep-alive); the
-# default is the reload switch.
+# The default, nginx.switch: lua, moves traffic through nginx's Lua module
+# without a reload (client keep-alive on, every load client on keep-alive);
+# --switch reload tells the same story on the reload switch (any nginx:
+# bgctl rewrites the upstream file and reloads nginx at every step; client
+# keep-alive off, half of the load clients on keep-alive).
 set -euo pipefail
-switch=reload
+switch=lua
 if [ $# -ge 1 ]; then
   if [ $# -ne 2 ] || [ "$1" != --switch ] || { [ "$2" != reload ] && [ "$2" != lua ]; }; then
-    echo "usage: $0 [--switch reload|lua]" >&2
+    echo "usage: $0 [--switch lua|reload]" >&2
     exit 2
   fi
   switch=$2

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/adoption.h"
 #include "tests/support/e2e.h"
 #include "tests/support/ports.h"
 #include "tests/support/process_guard.h"
@@ -22,54 +23,6 @@ using nlohmann::json;
 using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-// Puts init's edits (its JSON "edits") into the files, as a user would:
-// each replaced line changed, the added lines right after the block's line
-// (which holds its '{' in these files). Bottom-up per file, so earlier line
-// numbers stay right. False with *err when a line is not what init said.
-bool ApplyEdits(const json& edits, std::string* err) {
-  std::map<std::string, std::vector<json>> by_file;
-  for (const json& e : edits) by_file[e["file"]].push_back(e);
-  for (auto& [file, list] : by_file) {
-    std::vector<std::string> lines = Lines(ReadWholeFile(file));
-    std::sort(list.begin(), list.end(), [](const json& a, const json& b) {
-      return a["line"].get<int>() > b["line"].get<int>();
-    });
-    for (const json& e : list) {
-      if (!e["replace"].is_null()) {
-        std::string& line = lines.at(e["replace"]["line"].get<int>() - 1);
-        size_t at = line.find(e["replace"]["text"].get<std::string>());
-        if (at == std::string::npos) {
-          *err = file + ": no " + e["replace"].dump() + " in: " + line;
-          return false;
-        }
-        line.replace(at, e["replace"]["text"].get<std::string>().size(),
-                     e["replace"]["with"].get<std::string>());
-      }
-      const int after = e["line"].get<int>();
-      if (lines.at(after - 1).find('{') == std::string::npos) {
-        *err = file + ":" + std::to_string(after) + " does not open a block";
-        return false;
-      }
-      std::vector<std::string> add = e["add"];
-      lines.insert(lines.begin() + after, add.begin(), add.end());
-    }
-    std::string text;
-    for (const std::string& l : lines) text += l + "\n";
-    if (!WriteWholeFile(file, text)) {
-      *err = "cannot write " + file;
-      return false;
-    }
-  }
-  return true;
-}
 
 // A user's nginx: the main file includes sites/*.conf; the app's server has
 // a location that proxies 127.0.0.1:current and one that does not.
@@ -116,48 +69,26 @@ TEST_CASE(
     "[init_e2e]") {
   Service svc;
   // The backend that serves the site today, on a port of its own.
-  const int current = PickFreePort();
+  int current = 0;
   ChildProcess today;
-  ChildOptions today_options;
-  today_options.stdout_path = svc.dir() + "/today.log";
-  today_options.stderr_path = today_options.stdout_path;
   std::string err;
-  const bool started = today.Start({BACKEND_SAMPLE_BIN, "--port",
-                                    std::to_string(current), "--version", "v0"},
-                                   today_options, &err);
+  const bool started =
+      StartSiteBefore(svc, &today, &current, WriteUserNginx, &err);
   INFO(err);
   REQUIRE(started);
-  REQUIRE(WaitForPort(current, 5000));
   const std::string prefix = svc.nginx().prefix();
-  REQUIRE(svc.StartUserNginx(
-      [&](int port) { return WriteUserNginx(prefix, port, current); }, &err));
-  REQUIRE(VersionOf(svc.Get("/")) == "v0");
 
   const std::string nginx = "/usr/sbin/nginx -p " + prefix + " -c " + prefix +
                             "/nginx.conf -e stderr";
   const std::string dir = svc.dir() + "/deploy";
-  const std::vector<std::string> init = {
-      "--output",
-      "json",
-      "init",
-      "--dir",
-      dir,
-      "--service",
-      "app",
-      "--blue-port",
-      std::to_string(svc.blue()),
-      "--green-port",
-      std::to_string(svc.green()),
-      "--command",
-      std::string(BACKEND_SAMPLE_BIN) + " --port {port} --version {version}",
-      "--nginx",
-      nginx};
+  const std::vector<std::string> init =
+      InitArgs(svc, dir, "state", "logs/access.log", {"--switch", "reload"});
   CommandResult r = svc.Bgctl(init);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   const json plan = json::parse(r.out);
   CHECK(plan["location"] == prefix + "/sites/app.conf:4");
-  REQUIRE(ApplyEdits(plan["edits"], &err));
+  REQUIRE(ApplyInitEdits(plan["edits"], &err));
   const std::string config = plan["config"];
 
   // Not before the lines are in: nginx does not know bgctl's files yet...
@@ -188,18 +119,18 @@ TEST_CASE(
   REQUIRE(v2.exit_code == 0);
   for (int i = 0; i < 5; ++i) CHECK(VersionOf(svc.Get("/")) == "v2");
   // bgctl's access log, in its format, got the proxied requests.
-  CHECK(ReadWholeFile(dir + "/nginx/access.log").find("\"upstream_addr\":") !=
+  CHECK(ReadWholeFile(dir + "/logs/access.log").find("\"upstream_addr\":") !=
         std::string::npos);
 
   // Run again: every file is there, so nothing is written and it says so.
-  CommandResult again =
-      svc.Bgctl({"init", "--dir", dir, "--service", "app", "--blue-port", "1",
-                 "--green-port", "2", "--command", "x", "--nginx", nginx});
+  CommandResult again = svc.Bgctl({"init", "--dir", dir, "--service", "app",
+                                   "--blue-port", "1", "--green-port", "2",
+                                   "--command", "x {port}", "--nginx", nginx});
   CHECK(again.exit_code == 2);
   CHECK(again.err == "bgctl: " + dir +
                          "/bgctl.yaml exists: bgctl init never overwrites a "
                          "file (nothing was written); move it away or use "
-                         "another --dir\n");
+                         "another --dir or --state-dir\n");
 }
 
 TEST_CASE(
@@ -210,8 +141,8 @@ TEST_CASE(
   REQUIRE(tmp.ok());
   CommandResult r =
       RunCommand({BGCTL_BIN, "init", "--dir", tmp.Path("out"), "--service",
-                  "app", "--blue-port", "8081", "--green-port", "8082",
-                  "--command", "app", "--nginx",
+                  "app", "--blue-port", "18081", "--green-port", "18082",
+                  "--command", "app {port}", "--nginx",
                   "/usr/sbin/nginx -p " + tmp.path() + " -c " +
                       tmp.Path("missing.conf") + " -e stderr"},
                  20000);

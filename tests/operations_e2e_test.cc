@@ -310,14 +310,18 @@ TEST_CASE(
   CHECK(std::count(plain.out.begin(), plain.out.end(), '\n') == 3);
   CHECK(plain.out.find("\033[") == std::string::npos);
   CHECK(plain.out.find("phase promoted") != std::string::npos);
-  // Under a pseudo-terminal (script(1)): cursor-home/clear and bars.
+  // Under a pseudo-terminal (script(1), whose size is unknown: $COLUMNS
+  // says it): cursor-home/clear and bars, as wide as the terminal allows.
   std::string cmd = std::string(BGCTL_BIN) + " -c " + svc.config_path() +
                     " status --watch --interval 200ms --count 2";
-  CommandResult tty =
-      RunCommand({"script", "-qfec", cmd, "/dev/null"}, 20000, svc.dir());
+  CommandResult tty = RunCommand({"script", "-qfec", cmd, "/dev/null"}, 20000,
+                                 svc.dir(), {{"COLUMNS", "200"}});
   CHECK(tty.exit_code == 0);
   CHECK(tty.out.find("\033[H\033[2J") != std::string::npos);
   CHECK(tty.out.find("[####################] 100%") != std::string::npos);
+  tty = RunCommand({"script", "-qfec", cmd, "/dev/null"}, 20000, svc.dir(),
+                   {{"COLUMNS", "80"}});
+  CHECK(tty.out.find("[##########] 100%") != std::string::npos);
 }
 
 TEST_CASE(
@@ -330,8 +334,8 @@ TEST_CASE(
   RequireStartWithV1(&svc, o);
   std::string cmd = std::string(BGCTL_BIN) + " -c " + svc.config_path() +
                     " deploy --version v2";
-  CommandResult tty =
-      RunCommand({"script", "-qfec", cmd, "/dev/null"}, 30000, svc.dir());
+  CommandResult tty = RunCommand({"script", "-qfec", cmd, "/dev/null"}, 30000,
+                                 svc.dir(), {{"COLUMNS", "200"}});
   INFO(tty.out);
   CHECK(tty.exit_code == 0);
   CHECK(tty.out.find("weight 50% on canary v2 confirmed") != std::string::npos);

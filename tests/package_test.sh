@@ -50,11 +50,13 @@ expected_files() {
     ./usr/share/bgctl/scripts/nginx-prefix.sh \
     ./usr/share/doc/bgctl/changelog.gz \
     ./usr/share/doc/bgctl/copyright \
+    ./usr/share/doc/bgctl/README.md \
     ./usr/share/doc/bgctl/examples/bgctl.yaml \
     ./usr/share/doc/bgctl/examples/github-actions-deploy.yml \
     ./usr/share/man/man1/bgctl.1.gz
   (cd "$src/nginx" && find . -type f \( -name '*.conf' -o -name '*.template' \
     -o -name '*.lua' -o -name README.md \)) | sed 's|^\./|./usr/share/bgctl/nginx/|'
+  (cd "$src/docs" && find . -type f -name '*.md') | sed 's|^\./|./usr/share/doc/bgctl/docs/|'
 }
 expected=$( {
   expected_files
@@ -93,6 +95,22 @@ file_says=$(file "$bgctl")
 man_page=$(zcat "$root/usr/share/man/man1/bgctl.1.gz")
 [[ "$man_page" == *'lock\-wait'* ]] ||
   fail "the man page does not document --lock-wait"
+# The man page as man shows it: the configuration list keeps one key and
+# its text per entry (help2man once ran them together), and the README it
+# points to is in the package.
+rendered=$(MANWIDTH=80 man -l "$root/usr/share/man/man1/bgctl.1.gz" 2>/dev/null | col -bx)
+config_list=$(sed -n '/^ *Configuration:/,/^ *Exit status:/p' <<<"$rendered")
+for key in nginx.switch nginx.lua nginx.upstream_keepalive backend.runner \
+  rollout.analysis.method metrics.textfile; do
+  grep -Eq "^ +$key\$" <<<"$config_list" ||
+    fail "man bgctl: \"$key\" is not a line of its own in the configuration list:
+$config_list"
+done
+text=$(grep -A1 -E '^ +nginx\.switch$' <<<"$config_list")
+[[ "${text#*$'\n'}" =~ ^\ +reload\ \(any\ nginx\)\ or\ lua\ \(no\ reload\)$ ]] ||
+  fail "man bgctl: nginx.switch is not followed by its text: $text"
+cmp -s "$root/usr/share/doc/bgctl/README.md" "$src/README.md" ||
+  fail "/usr/share/doc/bgctl/README.md is not the README"
 
 # Depends names the package of every library the binary links directly
 # (its NEEDED entries, where ldd finds them; ldd also lists their own

@@ -1,6 +1,7 @@
 #include "tests/support/load.h"
 
 #include <httplib.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,8 +26,11 @@ double NowMsExact() {
 }
 
 std::unique_ptr<httplib::Client> NewClient(const LoadOptions& o,
-                                           bool keep_alive) {
+                                           bool keep_alive, int* fd = nullptr) {
   auto cli = std::make_unique<httplib::Client>("127.0.0.1", o.port);
+  // The socket of each new connection, for IdleClosed (replaces httplib's
+  // default options, which only matter to a listening socket).
+  if (fd) cli->set_socket_options([fd](socket_t sock) { *fd = sock; });
   time_t sec = o.timeout_ms / 1000;
   time_t usec = (o.timeout_ms % 1000) * 1000;
   cli->set_connection_timeout(sec, usec);
@@ -35,6 +39,16 @@ std::unique_ptr<httplib::Client> NewClient(const LoadOptions& o,
   cli->set_keep_alive(keep_alive);
   cli->set_tcp_nodelay(true);  // POST: headers and body are two writes
   return cli;
+}
+
+// True when the server has closed the kept connection `fd` while it was
+// idle: it polls readable and a peek finds the end of the stream (or an
+// error) without blocking. A response byte would be a protocol error on an
+// idle connection too, so any readable state means "do not reuse".
+bool IdleClosed(httplib::Client* cli, int fd) {
+  if (fd < 0 || !cli->is_socket_open()) return false;
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) > 0;
 }
 
 std::string VersionOf(const std::string& body) {
@@ -101,6 +115,7 @@ void LoadGenerator::RunThread(int index) {
   const double interval = o.rate > 0 ? 1000.0 * threads / o.rate : 0;
   double next = start_ms_ + interval * index / threads;
   std::unique_ptr<httplib::Client> kept;
+  int kept_fd = -1;  // its socket, with check_reuse
   std::vector<RequestRecord>& records = per_thread_[index];
   for (int64_t n = 0; !stop_.load(); n++) {
     if (interval > 0) {
@@ -120,7 +135,9 @@ void LoadGenerator::RunThread(int index) {
         std::floor((n + 1) * o.post_share) > std::floor(n * o.post_share);
     record.start_ms = NowMs() - start_ms_;
     if (keep_alive) {
-      if (!kept) kept = NewClient(o, true);
+      if (kept && o.check_reuse && IdleClosed(kept.get(), kept_fd))
+        kept.reset();
+      if (!kept) kept = NewClient(o, true, o.check_reuse ? &kept_fd : nullptr);
       SendOne(kept.get(), o, &record);
     } else {
       SendOne(NewClient(o, false).get(), o, &record);

@@ -30,6 +30,14 @@ struct LoadOptions {
   // (httplib set_keep_alive(true)); the others open a fresh connection for
   // every request.
   double keep_alive_share = 0.5;
+  // Before a keep-alive thread reuses its connection, it checks, as curl
+  // and browsers do, whether the server closed it while idle (a readable
+  // end of file, without blocking) and then opens a new one: a request is
+  // then lost only when it crosses nginx's close on the wire, not when it is
+  // sent on a connection already closed (nginx closes idle keep-alive
+  // connections when a reload retires its workers). Off: every request goes
+  // on the kept connection whatever its state, the harshest client.
+  bool check_reuse = false;
   // Every thread sends POST (with post_body) for this share of its requests,
   // evenly spread, and GET for the rest.
   double post_share = 0.0;
