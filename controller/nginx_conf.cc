@@ -19,14 +19,25 @@ bool EndsWith(const std::string& s, const std::string& tail) {
          s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+// Blocks that hold data (key value pairs) rather than directives.
+bool IsDataBlock(const std::string& name) {
+  return name == "map" || name == "geo" || name == "types" ||
+         name == "split_clients" || name == "charset_map";
+}
+
 // nginx's lexer over one file (ngx_conf_read_token), building directives.
 class Lexer {
  public:
   Lexer(const std::string& text, const std::string& path, std::string* err)
       : text_(text), path_(path), err_(err) {}
 
-  // Parses directives until the end of the file (depth 0) or a '}'.
+  // Parses directives until the end of the file (depth 0) or a '}'; with
+  // `out` null they are checked and dropped.
   bool Parse(std::vector<NginxDirective>* out, int depth, int open_line) {
+    if (depth > kMaxNginxBlockDepth)
+      return Fail(open_line, "blocks nested more than " +
+                                 std::to_string(kMaxNginxBlockDepth) +
+                                 " deep: bgctl reads no deeper");
     NginxDirective d;
     bool have = false;
     for (;;) {
@@ -47,11 +58,13 @@ class Lexer {
           int block_line = line_;
           if (EndsWith(d.name, "_by_lua_block")) {
             if (!ReadLua(&d.lua, block_line)) return false;
-          } else if (!Parse(&d.children, depth + 1, block_line)) {
+          } else if (!Parse(out == nullptr || IsDataBlock(d.name) ? nullptr
+                                                                  : &d.children,
+                            depth + 1, block_line)) {
             return false;
           }
         }
-        out->push_back(std::move(d));
+        if (out != nullptr) out->push_back(std::move(d));
         d = NginxDirective();
         have = false;
         continue;
@@ -69,10 +82,10 @@ class Lexer {
       if (!ReadWord(&word)) return false;
       if (!have) {
         d.name = word;
-        d.file = path_;
+        if (out != nullptr) d.file = path_;
         d.line = word_line;
         have = true;
-      } else {
+      } else if (out != nullptr) {
         d.args.push_back(word);
       }
     }
@@ -240,8 +253,14 @@ void Expand(const std::vector<ParsedFile>& files, const std::string& conf_dir,
         continue;
       }
     }
-    NginxDirective copy = d;
-    copy.children.clear();
+    // Everything but the children, which are expanded in turn.
+    NginxDirective copy;
+    copy.name = d.name;
+    copy.args = d.args;
+    copy.file = d.file;
+    copy.line = d.line;
+    copy.block = d.block;
+    copy.lua = d.lua;
     Expand(files, conf_dir, d.children, &copy.children, depth);
     out->push_back(std::move(copy));
   }
@@ -406,8 +425,15 @@ bool DumpNginxConf(ProcessRunner* runner,
     return false;
   }
   RunResult r;
-  if (!runner->Run(argv, workdir, 30000, &r, err)) {
+  if (!runner->RunKeeping(argv, workdir, 30000, kMaxNginxDumpBytes, &r, err)) {
     *err = "nginx -T failed: " + *err;
+    return false;
+  }
+  if (r.output_bytes > r.output.size()) {
+    *err = "nginx -T printed " + std::to_string(r.output_bytes) +
+           " bytes, more than bgctl reads (" +
+           std::to_string(kMaxNginxDumpBytes) +
+           "): the configuration is too large to check";
     return false;
   }
   if (r.timed_out || r.exit_code != 0) {

@@ -233,9 +233,10 @@ bool StartChild(const std::string& exe, const std::vector<std::string>& argv,
   return false;
 }
 
-// Waits up to wait_ms for output on `fd` and appends what is there to *out
-// (keeping at most kMaxRunOutput bytes). Returns false at end of file.
-bool ReadSome(int fd, int wait_ms, std::string* out) {
+// Waits up to wait_ms for output on `fd` and appends what is there to
+// out->output (keeping at most `max_output` bytes; every byte is counted in
+// out->output_bytes). Returns false at end of file.
+bool ReadSome(int fd, int wait_ms, size_t max_output, RunResult* out) {
   pollfd p = {fd, POLLIN, 0};
   int r = poll(&p, 1, wait_ms);
   if (r <= 0) return true;  // nothing yet, or EINTR
@@ -243,8 +244,9 @@ bool ReadSome(int fd, int wait_ms, std::string* out) {
   ssize_t n = read(fd, buf, sizeof(buf));
   if (n < 0) return errno == EINTR || errno == EAGAIN;
   if (n == 0) return false;
-  size_t room = kMaxRunOutput - std::min(out->size(), kMaxRunOutput);
-  out->append(buf, std::min(static_cast<size_t>(n), room));
+  out->output_bytes += static_cast<uint64_t>(n);
+  size_t room = max_output - std::min(out->output.size(), max_output);
+  out->output.append(buf, std::min(static_cast<size_t>(n), room));
   return true;
 }
 
@@ -255,14 +257,15 @@ int64_t MsSince(std::chrono::steady_clock::time_point start) {
 }
 
 // Collects the output of a Run() child until it exits or times out.
-void CollectRun(int pid, int fd, int64_t timeout_ms, RunResult* out) {
+void CollectRun(int pid, int fd, int64_t timeout_ms, size_t max_output,
+                RunResult* out) {
   auto start = std::chrono::steady_clock::now();
   bool open = true;
   int status = 0;
   bool reaped = false;
   for (;;) {
     if (open) {
-      open = ReadSome(fd, 10, &out->output);
+      open = ReadSome(fd, 10, max_output, out);
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -286,7 +289,7 @@ void CollectRun(int pid, int fd, int64_t timeout_ms, RunResult* out) {
   // pipe open, so stop after 200 ms.
   auto drain_start = std::chrono::steady_clock::now();
   while (open && MsSince(drain_start) < 200) {
-    open = ReadSome(fd, 10, &out->output);
+    open = ReadSome(fd, 10, max_output, out);
   }
 }
 
@@ -380,6 +383,13 @@ class RealProcessRunnerImpl : public ProcessRunner {
 
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,
            int64_t timeout_ms, RunResult* out, std::string* err) override {
+    return RunKeeping(argv, workdir, timeout_ms, kMaxRunOutput, out, err);
+  }
+
+  bool RunKeeping(const std::vector<std::string>& argv,
+                  const std::string& workdir, int64_t timeout_ms,
+                  size_t max_output, RunResult* out,
+                  std::string* err) override {
     *out = RunResult();
     std::string exe;
     if (!ResolveExecutable(argv, workdir, &exe, err)) return false;
@@ -400,7 +410,7 @@ class RealProcessRunnerImpl : public ProcessRunner {
         StartChild(exe, argv, {}, workdir, false, null_fd, fds[1], &pid, err);
     close(null_fd);
     close(fds[1]);
-    if (ok) CollectRun(pid, fds[0], timeout_ms, out);
+    if (ok) CollectRun(pid, fds[0], timeout_ms, max_output, out);
     close(fds[0]);
     return ok;
   }
