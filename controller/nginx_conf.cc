@@ -231,40 +231,74 @@ struct ParsedFile {
   std::vector<NginxDirective> directives;
 };
 
-void Expand(const std::vector<ParsedFile>& files, const std::string& conf_dir,
-            const std::vector<NginxDirective>& in,
-            std::vector<NginxDirective>* out, int depth) {
-  for (const NginxDirective& d : in) {
-    if (d.name == "include" && d.args.size() == 1 && depth < 32) {
-      std::string pattern = d.args[0];
-      if (pattern.empty() || pattern[0] != '/')
-        pattern = conf_dir + "/" + pattern;
+// Replaces includes by the directives of the files they name, counting
+// every directive it writes: includes that name files several times over
+// (or a file that includes itself) could otherwise multiply without end.
+class Expander {
+ public:
+  Expander(const std::vector<ParsedFile>& files, const std::string& conf_dir,
+           size_t max_directives, std::string* err)
+      : files_(files),
+        conf_dir_(conf_dir),
+        err_(err),
+        max_(max_directives),
+        left_(max_directives) {}
+
+  bool Expand(const std::vector<NginxDirective>& in,
+              std::vector<NginxDirective>* out, int depth) {
+    for (const NginxDirective& d : in) {
       std::vector<const ParsedFile*> matched;
-      for (const ParsedFile& f : files)
-        if (fnmatch(pattern.c_str(), f.path.c_str(), FNM_PATHNAME) == 0)
-          matched.push_back(&f);
-      std::sort(matched.begin(), matched.end(),
-                [](const ParsedFile* a, const ParsedFile* b) {
-                  return a->path < b->path;
-                });
+      if (d.name == "include" && d.args.size() == 1 && depth < 32)
+        matched = Matches(d.args[0]);
       if (!matched.empty()) {
         for (const ParsedFile* f : matched)
-          Expand(files, conf_dir, f->directives, out, depth + 1);
+          if (!Expand(f->directives, out, depth + 1)) return false;
         continue;
       }
+      if (left_-- == 0) {
+        *err_ = WhereIs(d) + ": the configuration expands to more than " +
+                std::to_string(max_) +
+                " directives (includes that repeat files?): bgctl reads no "
+                "more";
+        return false;
+      }
+      // Everything but the children, which are expanded in turn.
+      NginxDirective copy;
+      copy.name = d.name;
+      copy.args = d.args;
+      copy.file = d.file;
+      copy.line = d.line;
+      copy.block = d.block;
+      copy.lua = d.lua;
+      if (!Expand(d.children, &copy.children, depth)) return false;
+      out->push_back(std::move(copy));
     }
-    // Everything but the children, which are expanded in turn.
-    NginxDirective copy;
-    copy.name = d.name;
-    copy.args = d.args;
-    copy.file = d.file;
-    copy.line = d.line;
-    copy.block = d.block;
-    copy.lua = d.lua;
-    Expand(files, conf_dir, d.children, &copy.children, depth);
-    out->push_back(std::move(copy));
+    return true;
   }
-}
+
+ private:
+  // The dumped files `pattern` names, in path order (as nginx expands a
+  // glob).
+  std::vector<const ParsedFile*> Matches(std::string pattern) const {
+    if (pattern.empty() || pattern[0] != '/')
+      pattern = conf_dir_ + "/" + pattern;
+    std::vector<const ParsedFile*> matched;
+    for (const ParsedFile& f : files_)
+      if (fnmatch(pattern.c_str(), f.path.c_str(), FNM_PATHNAME) == 0)
+        matched.push_back(&f);
+    std::sort(matched.begin(), matched.end(),
+              [](const ParsedFile* a, const ParsedFile* b) {
+                return a->path < b->path;
+              });
+    return matched;
+  }
+
+  const std::vector<ParsedFile>& files_;
+  std::string conf_dir_;
+  std::string* err_;
+  const size_t max_;
+  size_t left_;
+};
 
 void Walk(
     const std::vector<NginxDirective>& level,
@@ -315,7 +349,8 @@ bool ParseNginxConf(const std::string& text, const std::string& path,
 }
 
 bool EffectiveNginxConf(const std::vector<NginxFile>& files,
-                        std::vector<NginxDirective>* out, std::string* err) {
+                        std::vector<NginxDirective>* out, std::string* err,
+                        size_t max_directives) {
   out->clear();
   if (files.empty()) {
     *err = "no configuration file";
@@ -327,8 +362,10 @@ bool EffectiveNginxConf(const std::vector<NginxFile>& files,
     if (!ParseNginxConf(f.text, f.path, &p.directives, err)) return false;
     parsed.push_back(std::move(p));
   }
-  Expand(parsed, DirOf(files[0].path), parsed[0].directives, out, 0);
-  return true;
+  Expander expander(parsed, DirOf(files[0].path), max_directives, err);
+  if (expander.Expand(parsed[0].directives, out, 0)) return true;
+  out->clear();
+  return false;
 }
 
 void WalkNginxConf(

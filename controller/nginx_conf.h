@@ -56,13 +56,21 @@ constexpr int kMaxNginxBlockDepth = 100;
 bool ParseNginxConf(const std::string& text, const std::string& path,
                     std::vector<NginxDirective>* out, std::string* err);
 
+// The most directives EffectiveNginxConf returns (map and similar entries
+// do not count: they are not kept).
+constexpr size_t kMaxNginxDirectives = 1000000;
+
 // Parses every file and returns the main file's directives with each
 // `include PATTERN;` replaced by the directives of the dumped files the
 // pattern names (glob patterns; a relative pattern is relative to the main
-// file's folder), in path order, recursively. An include that names no
-// dumped file is kept as it is. False with *err on a parse error.
+// file's folder), in path order, recursively (32 includes deep at most). An
+// include that names no dumped file is kept as it is. False with *err on a
+// parse error, or when the includes expand to more than
+// kMaxNginxDirectives directives ("FILE:LINE: the configuration expands
+// to more than ..."; `max_directives` lowers the bound for tests).
 bool EffectiveNginxConf(const std::vector<NginxFile>& files,
-                        std::vector<NginxDirective>* out, std::string* err);
+                        std::vector<NginxDirective>* out, std::string* err,
+                        size_t max_directives = kMaxNginxDirectives);
 
 // Calls `fn` for every directive under `root`, depth first, with the
 // chain of blocks it sits in (outermost first).

@@ -74,6 +74,29 @@ TEST_CASE(
   CHECK(err == "m.conf:2: unterminated string");
 }
 
+TEST_CASE(
+    "includes that multiply a file without end are refused at the bound on "
+    "directives, naming where",
+    "[nginx_conf]") {
+  // Each level includes itself twice: 2^32 copies without a bound.
+  std::vector<NginxFile> dump = {
+      {"/etc/nginx/nginx.conf", "events {}\ninclude conf.d/*.conf;\n"},
+      {"/etc/nginx/conf.d/a.conf",
+       "include conf.d/a.conf;\ninclude conf.d/a.conf;\nworker_priority 0;\n"}};
+  std::vector<NginxDirective> out;
+  std::string err;
+  CHECK_FALSE(EffectiveNginxConf(dump, &out, &err, 1000));
+  CHECK(err ==
+        "/etc/nginx/conf.d/a.conf:3: the configuration expands to more than "
+        "1000 directives (includes that repeat files?): bgctl reads no more");
+  CHECK(out.empty());
+  // Once, it expands: events, then a.conf's two directives (its include
+  // names no dumped file, so it stays).
+  dump[1].text = "include conf.d/b.conf;\nworker_priority 0;\n";
+  REQUIRE(EffectiveNginxConf(dump, &out, &err, 1000));
+  CHECK(out.size() == 3);
+}
+
 // A test command whose -t becomes -T: `sh -c SCRIPT -T` runs SCRIPT.
 std::vector<std::string> ScriptTest(const std::string& script) {
   return {"/bin/sh", "-c", script, "-t"};
