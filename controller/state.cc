@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "controller/names.h"
+
 namespace bgctl {
 
 namespace {
@@ -114,6 +116,11 @@ std::string Inconsistency(const State& s) {
     return "canary_weight " + std::to_string(s.canary_weight) +
            " is outside 0..100";
   if (s.step_index < -1) return "step_index is below -1";
+  // A version fills {version} in a command: never "..", "/" or a space.
+  for (const std::string* v :
+       {&s.blue.version, &s.green.version, &s.previous_version})
+    if (!v->empty() && !IsValidName(*v))
+      return "version \"" + *v + "\" is not a valid version";
   return "";
 }
 
