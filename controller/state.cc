@@ -178,6 +178,9 @@ json StateToJson(const State& s) {
           {"previous_version", s.previous_version},
           {"previous_expires_ms", s.previous_expires_ms},
           {"last_error", s.last_error},
+          {"pending_history", s.pending_history
+                                  ? HistoryEntryToJson(*s.pending_history)
+                                  : json(nullptr)},
           {"updated_at_ms", s.updated_at_ms}};
 }
 
@@ -233,6 +236,15 @@ bool StateFromJson(const json& j, State* out, std::string* err) {
   if (!r.ok()) {
     *err = r.problem();
     return false;
+  }
+  if (const json* pending = r.Field("pending_history", false);
+      pending && !pending->is_null()) {
+    HistoryEntry e;
+    if (!HistoryEntryFromJson(*pending, &e, err)) {
+      *err = "pending_history: " + *err;
+      return false;
+    }
+    s.pending_history = e;
   }
   *err = Inconsistency(s);
   if (!err->empty()) return false;
