@@ -299,6 +299,8 @@ class Rollout {
     step_started_ms_ = ctx_->env.clock->NowMs();
     analysing_ = true;
     judge_->BeginStep(state_->step_index, step.weight, step_started_ms_);
+    // Only requests that start from now on are the step's (analysis.h).
+    judge_->CountFrom(ctx_->env.clock->WallMs());
     // A switch that is not confirmed leaves state->traffic_unknown set:
     // the rollback then puts everything on stable again, whatever the
     // weight the state last confirmed.
