@@ -2,7 +2,6 @@
 // metrics.textfile's folder and name, systemd's unit folder and template,
 // and versions (issue 16, item 7). Each is refused at load with
 // file:line: key, so nothing is ever written.
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -12,6 +11,7 @@
 #include "controller/config.h"
 #include "controller/names.h"
 #include "controller/state.h"
+#include "tests/support/temp_dir.h"
 
 namespace bgctl {
 namespace {
@@ -41,25 +41,16 @@ std::string ErrorOf(const std::string& text, const std::string& path) {
   return ParseConfig(text, path, &config, &err) ? "(no error)" : err;
 }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/bgctl-paths-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
 TEST_CASE(
     "a metrics.textfile reached through a symbolic link to a folder is "
     "refused with file, line and key",
     "[config]") {
-  TempDir tmp;
-  const std::string real = tmp.path + "/real", link = tmp.path + "/link";
+  testing::TempDir tmp;
+  REQUIRE(tmp.ok());
+  const std::string real = tmp.path() + "/real", link = tmp.path() + "/link";
   REQUIRE(std::filesystem::create_directory(real));
   REQUIRE(symlink(real.c_str(), link.c_str()) == 0);
-  const std::string yaml = tmp.path + "/bgctl.yaml";
+  const std::string yaml = tmp.path() + "/bgctl.yaml";
   CHECK(
       ErrorOf(Yaml(kCommand, "metrics: {textfile: link/demo.prom}\n"), yaml) ==
       yaml +
