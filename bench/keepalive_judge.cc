@@ -28,6 +28,9 @@
 // workers served in the 50% step (median over deploys), and the older
 // workers' share of that step. --keep copies nginx's logs and bgctl's state
 // of a switch that rolled a deploy back.
+#include <dirent.h>
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -110,6 +113,41 @@ std::string PythonBackendConfig(const std::string& text) {
   }
   return out;
 }
+
+// Stops (SIGKILL) the py_backend.py processes serving the slot ports when
+// it goes out of scope: Service stops only backend-sample's.
+class PythonBackends {
+ public:
+  explicit PythonBackends(const Service& svc)
+      : ports_{std::to_string(svc.blue()), std::to_string(svc.green())} {}
+  ~PythonBackends() {
+    DIR* d = opendir("/proc");
+    if (d == nullptr) return;
+    while (dirent* e = readdir(d)) {
+      const int pid = std::atoi(e->d_name);
+      if (pid > 0 && Serves(pid)) kill(pid, SIGKILL);
+    }
+    closedir(d);
+  }
+  PythonBackends(const PythonBackends&) = delete;
+  PythonBackends& operator=(const PythonBackends&) = delete;
+
+ private:
+  bool Serves(int pid) const {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
+    std::vector<std::string> argv;
+    for (std::string a; std::getline(f, a, '\0');) argv.push_back(a);
+    if (argv.size() < 2 ||
+        argv[1].find("/bench/py_backend.py") == std::string::npos)
+      return false;
+    for (size_t i = 0; i + 1 < argv.size(); ++i)
+      if (argv[i] == "--port" &&
+          (argv[i + 1] == ports_[0] || argv[i + 1] == ports_[1]))
+        return true;
+    return false;
+  }
+  std::string ports_[2];
+};
 
 Deploy RunDeploy(Service* svc, const std::string& version) {
   Deploy d;
@@ -230,6 +268,7 @@ bool RunSwitch(const Options& opt, const std::string& sw) {
     std::fprintf(stderr, "keepalive_judge: %s\n", err.c_str());
     return false;
   }
+  PythonBackends python(svc);  // stopped last, whatever happens
   if (opt.backend == "python")
     testing::WriteWholeFile(
         svc.config_path(),
