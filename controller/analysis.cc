@@ -1,10 +1,14 @@
 #include "controller/analysis.h"
 
+#include <cmath>
+
 namespace bgctl {
 
 LineOutcome Attribute(const LogRecord& r, int port_a, int port_b) {
   LineOutcome o;
   o.latency_ms = r.request_time_s * 1000;
+  if (r.msec > 0)
+    o.start_wall_ms = std::llround((r.msec - r.request_time_s) * 1000);
   const int ports[2] = {port_a, port_b};
   const std::string_view last = LastUpstreamEntry(r.upstream_addr);
   const int last_port = UpstreamPort(last);

@@ -14,7 +14,10 @@
 //    however many attempts), but nothing to its latency;
 //  - "-" (no upstream reached) and any entry without a port count against
 //    neither slot, in no_upstream; a last entry with another port (a server
-//    that is neither slot) is counted in other_upstream.
+//    that is neither slot) is counted in other_upstream;
+//  - a request started when its line's $msec (when it ended) minus its
+//    $request_time says; a judge counts only requests that started since
+//    its step began (CanaryJudge::CountFrom), whenever they end.
 #ifndef BGCTL_CONTROLLER_ANALYSIS_H_
 #define BGCTL_CONTROLLER_ANALYSIS_H_
 
@@ -43,6 +46,9 @@ struct SlotHit {
 struct LineOutcome {
   SlotHit slot[2];        // for port_a and port_b of Attribute()
   double latency_ms = 0;  // $request_time in milliseconds
+  // When the request started, wall-clock ms ($msec - $request_time); 0 when
+  // the line has no $msec.
+  int64_t start_wall_ms = 0;
   bool no_upstream = false;
   bool other_upstream = false;
 };

@@ -19,6 +19,7 @@
 #include "controller/nginx_checks.h"
 #include "controller/nginx_conf.h"
 #include "controller/process.h"
+#include "controller/recovery.h"
 #include "controller/reload_switch.h"
 #include "controller/rollout.h"
 #include "controller/slot_runner.h"
@@ -109,8 +110,8 @@ int TakeLock(const CommandLine& cl, const std::string& path, Session* s) {
               err);
 }
 
-// Loads the config, takes the lock and loads the state. A rollout whose
-// owner died (we hold its lock now) is marked interrupted.
+// Loads the config, takes the lock and loads the state, and recovers from
+// a bgctl that stopped in the middle (RecoverOnOpen).
 int OpenSession(const CommandLine& cl, Session* s) {
   if (int code = LoadSessionConfig(cl, s)) return code;
   std::string err;
@@ -141,11 +142,9 @@ int OpenSession(const CommandLine& cl, Session* s) {
   }
   if (!LoadState(s->env.fs, ctx.state_path, &s->state, &err))
     return Fail(s->out.get(), kExitFailed, err);
-  if (!ReconcileInstances(&ctx, &s->state, &err))
-    return Fail(s->out.get(), kExitFailed, err);
-  if (s->state.phase == Phase::kProgressing) {
-    if (!MarkInterrupted(&ctx, &s->state, &err))
-      return Fail(s->out.get(), kExitFailed, err);
+  if (!RecoverOnOpen(&ctx, &s->state, &err)) {
+    s->out->Finish(kExitFailed);  // RecoverOnOpen reported it
+    return kExitFailed;
   }
   return kExitOk;
 }

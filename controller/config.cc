@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -183,12 +184,19 @@ bool ParseSlots(YamlParser* p, const YamlSection& top, Config* c) {
   return true;
 }
 
-// NAME + `suffix`, NAME a valid name (so also a valid unit name prefix).
+// NAME + `suffix`, NAME a name systemd loads (IsUnitNamePrefix).
 bool IsUnitNameWithSuffix(const std::string& name, const std::string& suffix) {
   return name.size() > suffix.size() &&
          name.compare(name.size() - suffix.size(), suffix.size(), suffix) ==
              0 &&
-         IsValidName(name.substr(0, name.size() - suffix.size()));
+         IsUnitNamePrefix(name.substr(0, name.size() - suffix.size()));
+}
+
+// True when a component of `path` is "..".
+bool HasDotDot(const std::string& path) {
+  for (const auto& part : std::filesystem::path(path))
+    if (part == "..") return true;
+  return false;
 }
 
 // backend.systemd (only with backend.runner: systemd). With a template the
@@ -212,15 +220,19 @@ bool ParseSystemd(YamlParser* p, const YamlSection& backend, BackendConfig* b) {
     return p->Fail(p->ValueLine(*s.Find(key)), s.Key(key), problem);
   };
   if (c.unit_dir[0] != '/') return fail("unit_dir", "must be an absolute path");
+  if (HasDotDot(c.unit_dir))
+    return fail("unit_dir", "\"" + c.unit_dir +
+                                "\" has a .. component: name the folder "
+                                "itself (bgctl writes units there as root)");
   if (!c.template_unit.empty() &&
       !IsUnitNameWithSuffix(c.template_unit, "@.service"))
     return fail("template", "invalid template unit \"" + c.template_unit +
                                 "\": expected NAME@.service, NAME of "
-                                "A-Z a-z 0-9 . _ -");
+                                "A-Z a-z 0-9 . _ - not starting with . or -");
   if (!IsUnitNameWithSuffix(c.wanted_by, ".target"))
     return fail("wanted_by", "invalid target \"" + c.wanted_by +
                                  "\": expected NAME.target, NAME of "
-                                 "A-Z a-z 0-9 . _ -");
+                                 "A-Z a-z 0-9 . _ - not starting with . or -");
   if (!c.user.empty() &&
       (!IsValidName(c.user) || c.user.size() > 32 ||
        !(std::isalpha(static_cast<unsigned char>(c.user[0])) ||
@@ -402,22 +414,54 @@ bool ParseHooks(YamlParser* p, const YamlSection& top, HooksConfig* h) {
          p->Argv(s, "on_rollback", false, &h->on_rollback);
 }
 
-bool ParseMetrics(YamlParser* p, const YamlSection& top, MetricsConfig* m) {
+// The first symbolic link on the way to `path` (absolute, normalized),
+// folders only: "" when there is none. A missing folder ends the walk.
+std::string SymlinkOnPath(const std::string& path) {
+  std::string prefix;
+  const std::filesystem::path folder =
+      std::filesystem::path(path).parent_path();
+  for (const auto& part : folder) {
+    if (part == "/") continue;
+    prefix += "/" + part.string();
+    struct stat st;
+    if (lstat(prefix.c_str(), &st) != 0) return "";
+    if (S_ISLNK(st.st_mode)) return prefix;
+  }
+  return "";
+}
+
+// metrics.textfile: a NAME.prom file (node_exporter reads only those) whose
+// name has no control character, in a folder reached without a symbolic
+// link (bgctl rewrites it as root). `dir` is the config file's folder.
+bool ParseMetrics(YamlParser* p, const YamlSection& top, const std::string& dir,
+                  MetricsConfig* m) {
   if (!top.Find("metrics")) return true;
   YamlSection s;
   if (!p->Sub(top, "metrics", false, {"textfile"}, &s) ||
       !p->String(s, "textfile", true, &m->textfile))
     return false;
+  auto fail = [&](const std::string& problem) {
+    return p->Fail(p->ValueLine(*s.Find("textfile")), s.Key("textfile"),
+                   problem);
+  };
   const std::string suffix = ".prom";
   const std::string& f = m->textfile;
-  if (!f.empty() &&
-      (f.size() <= suffix.size() || f.back() == '/' ||
-       f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0 ||
-       f[f.size() - suffix.size() - 1] == '/'))
-    return p->Fail(p->ValueLine(*s.Find("textfile")), s.Key("textfile"),
-                   "\"" + f +
-                       "\" must be a file name ending in .prom "
-                       "(node_exporter's textfile collector reads only those)");
+  if (f.empty()) return true;
+  if (f.size() <= suffix.size() || f.back() == '/' ||
+      f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+      f[f.size() - suffix.size() - 1] == '/')
+    return fail("\"" + f +
+                "\" must be a file name ending in .prom "
+                "(node_exporter's textfile collector reads only those)");
+  for (char c : f)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return fail(
+          "has a control character (a newline, a tab, ...) in it: "
+          "use a plain file name");
+  const std::string link = SymlinkOnPath(Resolve(dir, f));
+  if (!link.empty())
+    return fail("\"" + f + "\" is reached through the symbolic link " + link +
+                ": name the real folder (bgctl never writes through a link)");
   return true;
 }
 
@@ -438,7 +482,7 @@ bool ParseTop(YamlParser* p, const YAML::Node& root, Config* c) {
       !ParseNginx(p, top, &c->nginx) || !ParseSlots(p, top, c) ||
       !ParseBackend(p, top, &c->backend) ||
       !ParseRollout(p, top, &c->rollout) || !ParseHooks(p, top, &c->hooks) ||
-      !ParseMetrics(p, top, &c->metrics))
+      !ParseMetrics(p, top, c->dir, &c->metrics))
     return false;
   c->state_dir = Resolve(c->dir, state_dir);
   c->nginx.upstream_file = Resolve(c->dir, c->nginx.upstream_file);

@@ -448,7 +448,8 @@ TEST_CASE("versions are 1-64 characters of a safe alphabet", "[config]") {
         std::string("v2;rm"), std::string("../v2"), std::string("v{port}")}) {
     CHECK_FALSE(bgctl::ValidateVersion(bad, &err));
     CHECK(err == "invalid version \"" + bad +
-                     "\": use 1-64 characters of A-Z a-z 0-9 . _ -");
+                     "\": use 1-64 characters of A-Z a-z 0-9 . _ -, not . "
+                     "or ..");
   }
 }
 
@@ -536,14 +537,16 @@ TEST_CASE("bad backend.systemd keys name file, line and key",
         "bgctl.yaml:15: backend.systemd.unit_dir: must be an absolute path");
   CHECK(ErrorOf(with_systemd("    template: demo.service\n")) ==
         "bgctl.yaml:15: backend.systemd.template: invalid template unit "
-        "\"demo.service\": expected NAME@.service, NAME of A-Z a-z 0-9 . _ -");
+        "\"demo.service\": expected NAME@.service, NAME of A-Z a-z 0-9 . _ - "
+        "not starting with . or -");
   CHECK(
       ErrorOf(with_systemd("    template: \"a b@.service\"\n"))
           .find("bgctl.yaml:15: backend.systemd.template: invalid template") ==
       0);
   CHECK(ErrorOf(with_systemd("    wanted_by: multi-user\n")) ==
         "bgctl.yaml:15: backend.systemd.wanted_by: invalid target "
-        "\"multi-user\": expected NAME.target, NAME of A-Z a-z 0-9 . _ -");
+        "\"multi-user\": expected NAME.target, NAME of A-Z a-z 0-9 . _ - not "
+        "starting with . or -");
   CHECK(ErrorOf(with_systemd("    user: \"1root\"\n")) ==
         "bgctl.yaml:15: backend.systemd.user: invalid user name \"1root\"");
   CHECK(ErrorOf(with_systemd("    slice: x\n"))

@@ -74,10 +74,17 @@ struct SpawnSpec {
   std::string log_path;  // stdout and stderr are appended here
 };
 
+// What ProcessRunner::Run keeps of a command's output, by default.
+constexpr size_t kMaxRunOutput = 1 << 20;
+
 struct RunResult {
   int exit_code = -1;      // -1 when killed by a signal or timed out
   bool timed_out = false;  // killed (process group) after the timeout
-  std::string output;      // stdout and stderr, interleaved
+  std::string output;      // stdout and stderr, interleaved (the first
+                           // bytes, up to the run's output limit)
+  // Every byte the command wrote: more than output.size() when the output
+  // limit cut it (0 from runners that do not count).
+  uint64_t output_bytes = 0;
 };
 
 class ProcessRunner {
@@ -102,6 +109,8 @@ class ProcessRunner {
                                            const std::string& value) = 0;
   // Runs a short command to completion, capturing its output. Returns false
   // only when it could not be started; a non-zero exit is reported in *out.
+  // At most kMaxRunOutput bytes of output are kept (the rest is read and
+  // counted in output_bytes).
   virtual bool Run(const std::vector<std::string>& argv,
                    const std::string& workdir, int64_t timeout_ms,
                    RunResult* out, std::string* err) = 0;
@@ -113,6 +122,14 @@ class ProcessRunner {
                             const std::string& workdir,
                             const std::string& stdin_data, int64_t timeout_ms,
                             RunResult* out, std::string* err) = 0;
+  // Run() keeping up to `max_output` bytes of output instead. The default
+  // is Run() itself, for runners with no limit of their own.
+  virtual bool RunKeeping(const std::vector<std::string>& argv,
+                          const std::string& workdir, int64_t timeout_ms,
+                          size_t max_output, RunResult* out, std::string* err) {
+    (void)max_output;
+    return Run(argv, workdir, timeout_ms, out, err);
+  }
 };
 
 struct HttpResponse {

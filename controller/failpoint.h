@@ -12,9 +12,17 @@
 #ifndef BGCTL_CONTROLLER_FAILPOINT_H_
 #define BGCTL_CONTROLLER_FAILPOINT_H_
 
+#include <functional>
+
 namespace bgctl {
 
 void Failpoint(const char* name);
+
+// Test-only: while set, every kill point calls `hook` with its name instead
+// of reading BGCTL_FAILPOINT (an empty function restores that). A unit test
+// on fakes counts the calls and, at the one it kills, throws: the command
+// stops there and leaves the fakes as a SIGKILL would leave the world.
+void SetFailpointHookForTesting(std::function<void(const char* name)> hook);
 
 }  // namespace bgctl
 

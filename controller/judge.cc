@@ -25,6 +25,10 @@ void CanaryJudge::AddLine(std::string_view line) {
     malformed_lines_++;
     return;
   }
+  if (o.start_wall_ms > 0 && o.start_wall_ms < count_from_ms_) {
+    started_before_++;
+    return;
+  }
   AddOutcome(o);
 }
 

@@ -81,8 +81,15 @@ class CanaryJudge {
   virtual void BeginStep(int step_index, int weight, int64_t now_ms) = 0;
 
   // Parses and attributes one access-log line (analysis.h) and adds it
-  // with AddOutcome; a malformed line is counted and otherwise ignored.
+  // with AddOutcome; a malformed line is counted and otherwise ignored, and
+  // so is a request that started before CountFrom's time.
   virtual void AddLine(std::string_view line);
+  // From now on AddLine skips (and counts in started_before()) requests
+  // that started before `wall_ms` (wall-clock ms): what started under the
+  // previous step's split, or went to the process that held the canary's
+  // port before it, is not the step's, whenever it ends. 0: no bound.
+  void CountFrom(int64_t wall_ms) { count_from_ms_ = wall_ms; }
+  int64_t started_before() const { return started_before_; }
   // Adds one attributed request (slot[kStable], slot[kCanary]); lines before
   // the first BeginStep are ignored.
   virtual void AddOutcome(const LineOutcome& outcome) = 0;
@@ -113,6 +120,8 @@ class CanaryJudge {
   int stable_port_;
   int canary_port_;
   int64_t malformed_lines_ = 0;
+  int64_t count_from_ms_ = 0;
+  int64_t started_before_ = 0;
 };
 
 // The judge rollout.analysis.method names.

@@ -12,7 +12,7 @@ bool IsNameChar(char c) {
 }  // namespace
 
 bool IsValidName(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
+  if (s.empty() || s.size() > 64 || s == "." || s == "..") return false;
   for (char c : s)
     if (!IsNameChar(c)) return false;
   return true;
@@ -33,10 +33,14 @@ bool IsEnvName(const std::string& s) {
   return true;
 }
 
+bool IsUnitNamePrefix(const std::string& s) {
+  return IsValidName(s) && s[0] != '.' && s[0] != '-';
+}
+
 bool ValidateVersion(const std::string& version, std::string* err) {
   if (IsValidName(version)) return true;
   *err = "invalid version \"" + version +
-         "\": use 1-64 characters of A-Z a-z 0-9 . _ -";
+         "\": use 1-64 characters of A-Z a-z 0-9 . _ -, not . or ..";
   return false;
 }
 

@@ -7,8 +7,15 @@
 
 namespace bgctl {
 
-// 1-64 characters of [A-Za-z0-9._-]: services, upstream names, versions.
+// 1-64 characters of [A-Za-z0-9._-], and not "." or ".." (a version fills
+// {version} in paths such as /opt/app/releases/{version}/bin/app): services,
+// upstream names, versions.
 bool IsValidName(const std::string& s);
+
+// A valid name that systemd loads as the start of a unit name and that no
+// command line takes for an option: not starting with '.' (systemd skips
+// hidden unit files and drop-in folders) or '-'.
+bool IsUnitNamePrefix(const std::string& s);
 
 // The lua switch's request header (nginx.lua.preview_header): 1-64
 // characters of [A-Za-z0-9-].
@@ -22,7 +29,8 @@ bool IsCookieName(const std::string& s);
 bool IsEnvName(const std::string& s);
 
 // A version is a valid name. On failure *err is
-//   invalid version "v 2": use 1-64 characters of A-Z a-z 0-9 . _ -
+//   invalid version "v 2": use 1-64 characters of A-Z a-z 0-9 . _ -, not .
+//   or ..
 bool ValidateVersion(const std::string& version, std::string* err);
 
 }  // namespace bgctl

@@ -19,14 +19,25 @@ bool EndsWith(const std::string& s, const std::string& tail) {
          s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+// Blocks that hold data (key value pairs) rather than directives.
+bool IsDataBlock(const std::string& name) {
+  return name == "map" || name == "geo" || name == "types" ||
+         name == "split_clients" || name == "charset_map";
+}
+
 // nginx's lexer over one file (ngx_conf_read_token), building directives.
 class Lexer {
  public:
   Lexer(const std::string& text, const std::string& path, std::string* err)
       : text_(text), path_(path), err_(err) {}
 
-  // Parses directives until the end of the file (depth 0) or a '}'.
+  // Parses directives until the end of the file (depth 0) or a '}'; with
+  // `out` null they are checked and dropped.
   bool Parse(std::vector<NginxDirective>* out, int depth, int open_line) {
+    if (depth > kMaxNginxBlockDepth)
+      return Fail(open_line, "blocks nested more than " +
+                                 std::to_string(kMaxNginxBlockDepth) +
+                                 " deep: bgctl reads no deeper");
     NginxDirective d;
     bool have = false;
     for (;;) {
@@ -47,11 +58,13 @@ class Lexer {
           int block_line = line_;
           if (EndsWith(d.name, "_by_lua_block")) {
             if (!ReadLua(&d.lua, block_line)) return false;
-          } else if (!Parse(&d.children, depth + 1, block_line)) {
+          } else if (!Parse(out == nullptr || IsDataBlock(d.name) ? nullptr
+                                                                  : &d.children,
+                            depth + 1, block_line)) {
             return false;
           }
         }
-        out->push_back(std::move(d));
+        if (out != nullptr) out->push_back(std::move(d));
         d = NginxDirective();
         have = false;
         continue;
@@ -69,10 +82,10 @@ class Lexer {
       if (!ReadWord(&word)) return false;
       if (!have) {
         d.name = word;
-        d.file = path_;
+        if (out != nullptr) d.file = path_;
         d.line = word_line;
         have = true;
-      } else {
+      } else if (out != nullptr) {
         d.args.push_back(word);
       }
     }
@@ -218,34 +231,74 @@ struct ParsedFile {
   std::vector<NginxDirective> directives;
 };
 
-void Expand(const std::vector<ParsedFile>& files, const std::string& conf_dir,
-            const std::vector<NginxDirective>& in,
-            std::vector<NginxDirective>* out, int depth) {
-  for (const NginxDirective& d : in) {
-    if (d.name == "include" && d.args.size() == 1 && depth < 32) {
-      std::string pattern = d.args[0];
-      if (pattern.empty() || pattern[0] != '/')
-        pattern = conf_dir + "/" + pattern;
+// Replaces includes by the directives of the files they name, counting
+// every directive it writes: includes that name files several times over
+// (or a file that includes itself) could otherwise multiply without end.
+class Expander {
+ public:
+  Expander(const std::vector<ParsedFile>& files, const std::string& conf_dir,
+           size_t max_directives, std::string* err)
+      : files_(files),
+        conf_dir_(conf_dir),
+        err_(err),
+        max_(max_directives),
+        left_(max_directives) {}
+
+  bool Expand(const std::vector<NginxDirective>& in,
+              std::vector<NginxDirective>* out, int depth) {
+    for (const NginxDirective& d : in) {
       std::vector<const ParsedFile*> matched;
-      for (const ParsedFile& f : files)
-        if (fnmatch(pattern.c_str(), f.path.c_str(), FNM_PATHNAME) == 0)
-          matched.push_back(&f);
-      std::sort(matched.begin(), matched.end(),
-                [](const ParsedFile* a, const ParsedFile* b) {
-                  return a->path < b->path;
-                });
+      if (d.name == "include" && d.args.size() == 1 && depth < 32)
+        matched = Matches(d.args[0]);
       if (!matched.empty()) {
         for (const ParsedFile* f : matched)
-          Expand(files, conf_dir, f->directives, out, depth + 1);
+          if (!Expand(f->directives, out, depth + 1)) return false;
         continue;
       }
+      if (left_-- == 0) {
+        *err_ = WhereIs(d) + ": the configuration expands to more than " +
+                std::to_string(max_) +
+                " directives (includes that repeat files?): bgctl reads no "
+                "more";
+        return false;
+      }
+      // Everything but the children, which are expanded in turn.
+      NginxDirective copy;
+      copy.name = d.name;
+      copy.args = d.args;
+      copy.file = d.file;
+      copy.line = d.line;
+      copy.block = d.block;
+      copy.lua = d.lua;
+      if (!Expand(d.children, &copy.children, depth)) return false;
+      out->push_back(std::move(copy));
     }
-    NginxDirective copy = d;
-    copy.children.clear();
-    Expand(files, conf_dir, d.children, &copy.children, depth);
-    out->push_back(std::move(copy));
+    return true;
   }
-}
+
+ private:
+  // The dumped files `pattern` names, in path order (as nginx expands a
+  // glob).
+  std::vector<const ParsedFile*> Matches(std::string pattern) const {
+    if (pattern.empty() || pattern[0] != '/')
+      pattern = conf_dir_ + "/" + pattern;
+    std::vector<const ParsedFile*> matched;
+    for (const ParsedFile& f : files_)
+      if (fnmatch(pattern.c_str(), f.path.c_str(), FNM_PATHNAME) == 0)
+        matched.push_back(&f);
+    std::sort(matched.begin(), matched.end(),
+              [](const ParsedFile* a, const ParsedFile* b) {
+                return a->path < b->path;
+              });
+    return matched;
+  }
+
+  const std::vector<ParsedFile>& files_;
+  std::string conf_dir_;
+  std::string* err_;
+  const size_t max_;
+  size_t left_;
+};
 
 void Walk(
     const std::vector<NginxDirective>& level,
@@ -296,7 +349,8 @@ bool ParseNginxConf(const std::string& text, const std::string& path,
 }
 
 bool EffectiveNginxConf(const std::vector<NginxFile>& files,
-                        std::vector<NginxDirective>* out, std::string* err) {
+                        std::vector<NginxDirective>* out, std::string* err,
+                        size_t max_directives) {
   out->clear();
   if (files.empty()) {
     *err = "no configuration file";
@@ -308,8 +362,10 @@ bool EffectiveNginxConf(const std::vector<NginxFile>& files,
     if (!ParseNginxConf(f.text, f.path, &p.directives, err)) return false;
     parsed.push_back(std::move(p));
   }
-  Expand(parsed, DirOf(files[0].path), parsed[0].directives, out, 0);
-  return true;
+  Expander expander(parsed, DirOf(files[0].path), max_directives, err);
+  if (expander.Expand(parsed[0].directives, out, 0)) return true;
+  out->clear();
+  return false;
 }
 
 void WalkNginxConf(
@@ -420,8 +476,15 @@ bool DumpNginxConf(ProcessRunner* runner,
     return false;
   }
   RunResult r;
-  if (!runner->Run(argv, workdir, 30000, &r, err)) {
+  if (!runner->RunKeeping(argv, workdir, 30000, kMaxNginxDumpBytes, &r, err)) {
     *err = "nginx -T failed: " + *err;
+    return false;
+  }
+  if (r.output_bytes > r.output.size()) {
+    *err = "nginx -T printed " + std::to_string(r.output_bytes) +
+           " bytes, more than bgctl reads (" +
+           std::to_string(kMaxNginxDumpBytes) +
+           "): the configuration is too large to check";
     return false;
   }
   if (r.timed_out || r.exit_code != 0) {

@@ -22,6 +22,9 @@ struct NginxDirective {
   std::string file;               // the file it is written in
   int line = 0;                   // 1-based line of its name
   bool block = false;             // had a { ... } block
+  // The directives of the block. The entries of a block of data (map, geo,
+  // types, split_clients, charset_map) are not directives: they are checked
+  // for syntax and not kept.
   std::vector<NginxDirective> children;
   // The text between the braces of a *_by_lua_block directive (Lua, not
   // nginx syntax: never parsed into children).
@@ -41,19 +44,33 @@ struct NginxFile {
 bool SplitNginxDump(const std::string& output, std::vector<NginxFile>* files,
                     std::string* err);
 
+// How deep blocks may nest in one file (nginx's own configs nest a few
+// levels: http, server, location, if). Deeper is an error, so that no input
+// can exhaust the stack of the recursive parser.
+constexpr int kMaxNginxBlockDepth = 100;
+
 // Parses one file's text. False with *err = "PATH:LINE: problem" for an
-// unterminated string or block, a '}' without '{', or a directive without
-// ';' at the end of the file.
+// unterminated string or block, a '}' without '{', a directive without
+// ';' at the end of the file, or blocks nested deeper than
+// kMaxNginxBlockDepth (LINE is the deepest block's opening line).
 bool ParseNginxConf(const std::string& text, const std::string& path,
                     std::vector<NginxDirective>* out, std::string* err);
+
+// The most directives EffectiveNginxConf returns (map and similar entries
+// do not count: they are not kept).
+constexpr size_t kMaxNginxDirectives = 1000000;
 
 // Parses every file and returns the main file's directives with each
 // `include PATTERN;` replaced by the directives of the dumped files the
 // pattern names (glob patterns; a relative pattern is relative to the main
-// file's folder), in path order, recursively. An include that names no
-// dumped file is kept as it is. False with *err on a parse error.
+// file's folder), in path order, recursively (32 includes deep at most). An
+// include that names no dumped file is kept as it is. False with *err on a
+// parse error, or when the includes expand to more than
+// kMaxNginxDirectives directives ("FILE:LINE: the configuration expands
+// to more than ..."; `max_directives` lowers the bound for tests).
 bool EffectiveNginxConf(const std::vector<NginxFile>& files,
-                        std::vector<NginxDirective>* out, std::string* err);
+                        std::vector<NginxDirective>* out, std::string* err,
+                        size_t max_directives = kMaxNginxDirectives);
 
 // Calls `fn` for every directive under `root`, depth first, with the
 // chain of blocks it sits in (outermost first).
@@ -101,10 +118,15 @@ bool ParseListen(const NginxDirective& listen, NginxListen* out);
 std::vector<std::string> DumpCommand(
     const std::vector<std::string>& test_command);
 
+// The most `nginx -T` output DumpNginxConf reads (64 MiB).
+constexpr size_t kMaxNginxDumpBytes = size_t{64} << 20;
+
 // Runs DumpCommand(test_command) in `workdir` and splits its output; a file
 // name nginx printed relative (a relative -p or -c) is made relative to
 // `workdir` ("": left as printed). False with *err ("nginx -T failed:
-// <output>") when it cannot run or fails.
+// <output>") when it cannot run or fails, and ("nginx -T printed N bytes,
+// more than bgctl reads (67108864): ...") when its output is larger than
+// kMaxNginxDumpBytes: never a configuration cut short.
 bool DumpNginxConf(ProcessRunner* runner,
                    const std::vector<std::string>& test_command,
                    const std::string& workdir, std::vector<NginxFile>* files,

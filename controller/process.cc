@@ -267,9 +267,11 @@ struct Feeder {
 };
 
 // Waits up to wait_ms for output on `fd` (or room for the feeder's input)
-// and appends what is there to *out (keeping at most kMaxRunOutput bytes).
-// Returns false at end of file.
-bool ReadSome(int fd, int wait_ms, std::string* out, Feeder* feeder) {
+// and appends what is there to out->output (keeping at most `max_output`
+// bytes; every byte is counted in out->output_bytes). Returns false at end
+// of file.
+bool ReadSome(int fd, int wait_ms, size_t max_output, RunResult* out,
+              Feeder* feeder) {
   pollfd p[2] = {{fd, POLLIN, 0}, {feeder->fd, POLLOUT, 0}};
   int r = poll(p, feeder->fd >= 0 ? 2 : 1, wait_ms);
   if (r <= 0) return true;  // nothing yet, or EINTR
@@ -279,8 +281,9 @@ bool ReadSome(int fd, int wait_ms, std::string* out, Feeder* feeder) {
   ssize_t n = read(fd, buf, sizeof(buf));
   if (n < 0) return errno == EINTR || errno == EAGAIN;
   if (n == 0) return false;
-  size_t room = kMaxRunOutput - std::min(out->size(), kMaxRunOutput);
-  out->append(buf, std::min(static_cast<size_t>(n), room));
+  out->output_bytes += static_cast<uint64_t>(n);
+  size_t room = max_output - std::min(out->output.size(), max_output);
+  out->output.append(buf, std::min(static_cast<size_t>(n), room));
   return true;
 }
 
@@ -293,6 +296,7 @@ int64_t MsSince(std::chrono::steady_clock::time_point start) {
 // Collects the output of a Run() child (and feeds its stdin) until it exits
 // or times out.
 void CollectRun(int pid, int fd, Feeder* feeder, int64_t timeout_ms,
+                size_t max_output,
                 RunResult* out) {
   auto start = std::chrono::steady_clock::now();
   bool open = true;
@@ -300,7 +304,7 @@ void CollectRun(int pid, int fd, Feeder* feeder, int64_t timeout_ms,
   bool reaped = false;
   for (;;) {
     if (open) {
-      open = ReadSome(fd, 10, &out->output, feeder);
+      open = ReadSome(fd, 10, max_output, out, feeder);
     } else {
       feeder->Feed();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -326,7 +330,7 @@ void CollectRun(int pid, int fd, Feeder* feeder, int64_t timeout_ms,
   // pipe open, so stop after 200 ms.
   auto drain_start = std::chrono::steady_clock::now();
   while (open && MsSince(drain_start) < 200) {
-    open = ReadSome(fd, 10, &out->output, feeder);
+    open = ReadSome(fd, 10, max_output, out, feeder);
   }
 }
 
@@ -420,21 +424,31 @@ class RealProcessRunnerImpl : public ProcessRunner {
 
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,
            int64_t timeout_ms, RunResult* out, std::string* err) override {
-    return RunFed(argv, workdir, nullptr, timeout_ms, out, err);
+    return RunFed(argv, workdir, nullptr, timeout_ms, kMaxRunOutput, out,
+                  err);
   }
 
   bool RunWithInput(const std::vector<std::string>& argv,
                     const std::string& workdir, const std::string& stdin_data,
                     int64_t timeout_ms, RunResult* out,
                     std::string* err) override {
-    return RunFed(argv, workdir, &stdin_data, timeout_ms, out, err);
+    return RunFed(argv, workdir, &stdin_data, timeout_ms, kMaxRunOutput, out,
+                  err);
+  }
+
+  bool RunKeeping(const std::vector<std::string>& argv,
+                  const std::string& workdir, int64_t timeout_ms,
+                  size_t max_output, RunResult* out,
+                  std::string* err) override {
+    return RunFed(argv, workdir, nullptr, timeout_ms, max_output, out, err);
   }
 
  private:
-  // Run() with stdin from /dev/null (input null) or fed with *input.
+  // Run() with stdin from /dev/null (input null) or fed with *input, keeping
+  // at most `max_output` bytes of output.
   bool RunFed(const std::vector<std::string>& argv, const std::string& workdir,
-              const std::string* input, int64_t timeout_ms, RunResult* out,
-              std::string* err) {
+              const std::string* input, int64_t timeout_ms, size_t max_output,
+              RunResult* out, std::string* err) {
     *out = RunResult();
     std::string exe;
     if (!ResolveExecutable(argv, workdir, &exe, err)) return false;
@@ -455,7 +469,7 @@ class RealProcessRunnerImpl : public ProcessRunner {
         StartChild(exe, argv, {}, workdir, false, in_fd, fds[1], &pid, err);
     close(in_fd);
     close(fds[1]);
-    if (ok) CollectRun(pid, fds[0], &feeder, timeout_ms, out);
+    if (ok) CollectRun(pid, fds[0], &feeder, timeout_ms, max_output, out);
     feeder.Close();
     close(fds[0]);
     return ok;

@@ -20,8 +20,9 @@
 // Run() children get their own process group (not a session), stdin from
 // /dev/null (RunWithInput: one end of a socket pair that bgctl writes the
 // input to, then closes) and stdout+stderr into one pipe. The output kept is
-// capped at kMaxRunOutput bytes (the rest is read and dropped). On timeout the
-// whole process group gets SIGKILL. After the child exits, output still being
+// capped at kMaxRunOutput bytes (RunKeeping: its own cap); the rest is read,
+// counted in RunResult::output_bytes and dropped. On timeout the whole
+// process group gets SIGKILL. After the child exits, output still being
 // written by a grandchild that left the group is read for at most 200 ms.
 #ifndef BGCTL_CONTROLLER_PROCESS_H_
 #define BGCTL_CONTROLLER_PROCESS_H_
@@ -32,8 +33,6 @@
 #include "controller/env.h"
 
 namespace bgctl {
-
-constexpr size_t kMaxRunOutput = 1 << 20;
 
 // Reads field 22 of /proc/PID/stat (start time in clock ticks since boot).
 // False if the process does not exist or the file cannot be parsed.

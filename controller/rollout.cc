@@ -7,8 +7,9 @@
 #include "controller/duration.h"
 #include "controller/health.h"
 #include "controller/judge.h"
-#include "controller/log_follower.h"
 #include "controller/metrics.h"
+#include "controller/recovery.h"
+#include "controller/rollout_log.h"
 #include "controller/slot_runner.h"
 #include "controller/watch.h"
 
@@ -147,10 +148,65 @@ class Rollout {
   }
 
   void OpenAccessLog() {
-    std::string err;
-    if (!follower_.Open(cfg_.nginx.access_log, /*from_end=*/true, &err))
-      ctx_->out->Error("cannot follow the access log, analysis is blind: " +
-                       err);
+    LogStatus(log_.Open(cfg_.nginx.access_log, ctx_->env.clock->NowMs()));
+  }
+
+  // Reads the log's new lines into `on_line`. An unreadable log is said
+  // when it starts and when it ends; when it has been unreadable for one
+  // analysis interval of a step under analysis, the step fails for lack of
+  // data and on_no_data decides. False to roll back.
+  bool ReadLog(const std::function<void(std::string_view)>& on_line) {
+    return LogStatus(log_.Poll(on_line, ctx_->env.clock->NowMs()));
+  }
+
+  bool LogStatus(RolloutLog::Status status) {
+    const std::string& path = cfg_.nginx.access_log;
+    switch (status) {
+      case RolloutLog::Status::kReadable:
+        return true;
+      case RolloutLog::Status::kReadableAgain:
+        ctx_->out->Event("log_readable",
+                         "the access log " + path +
+                             " is readable again after " +
+                             FormatDuration(log_.last_outage_ms()),
+                         {{"unreadable_ms", log_.last_outage_ms()}});
+        return true;
+      case RolloutLog::Status::kBecameUnreadable:
+        ctx_->out->Notice("log_error",
+                          "cannot read the access log: " + log_.error() +
+                              " (the judge sees no request while it lasts)",
+                          {{"error", log_.error()}});
+        break;
+      case RolloutLog::Status::kUnreadable:
+        break;
+    }
+    return LogBlindStep();
+  }
+
+  // The log is unreadable: fails the step under analysis (once) when that
+  // has lasted one analysis interval of it. False to roll back.
+  bool LogBlindStep() {
+    const int64_t now = ctx_->env.clock->NowMs();
+    const int64_t blind =
+        now - std::max(log_.unreadable_since_ms(), step_started_ms_);
+    if (!analysing_ || log_failed_step_ == state_->step_index ||
+        blind < cfg_.rollout.analysis.interval_ms)
+      return true;
+    log_failed_step_ = state_->step_index;
+    const std::string why =
+        "step " + std::to_string(state_->step_index + 1) + " at " +
+        std::to_string(steps_[state_->step_index].weight) +
+        "%: no data: the access log could not be read for " +
+        FormatDuration(blind) + ": " + log_.error();
+    if (cfg_.rollout.analysis.on_no_data == OnNoData::kRollback) {
+      Fail(kExitRolledBack, "no_data", why + " (on_no_data: rollback)");
+      return false;
+    }
+    ctx_->out->Notice("no_data", why + "; continuing (on_no_data: continue)",
+                      {{"step", state_->step_index},
+                       {"unreadable_ms", blind},
+                       {"error", log_.error()}});
+    return true;
   }
 
   // The intent (the new instance's tag) is saved before the start, so a
@@ -238,9 +294,13 @@ class Rollout {
     // now was served under the previous step. Canary requests answered while
     // nginx confirms the reload count: an error rate or a p99 per request
     // does not depend on the weight, and cutting a bad canary early matters.
-    follower_.Poll([](std::string_view) {}, &err);
-    judge_->BeginStep(state_->step_index, step.weight,
-                      ctx_->env.clock->NowMs());
+    analysing_ = false;
+    ReadLog([](std::string_view) {});
+    step_started_ms_ = ctx_->env.clock->NowMs();
+    analysing_ = true;
+    judge_->BeginStep(state_->step_index, step.weight, step_started_ms_);
+    // Only requests that start from now on are the step's (analysis.h).
+    judge_->CountFrom(ctx_->env.clock->WallMs());
     // A switch that is not confirmed leaves state->traffic_unknown set:
     // the rollback then puts everything on stable again, whatever the
     // weight the state last confirmed.
@@ -288,8 +348,8 @@ class Rollout {
 
   // Feeds new log lines to the judge and judges them. False on a rejection.
   bool JudgeNewLines() {
-    std::string err;
-    follower_.Poll([&](std::string_view line) { judge_->AddLine(line); }, &err);
+    if (!ReadLog([&](std::string_view line) { judge_->AddLine(line); }))
+      return false;
     const Decision d =
         judge_->Update(ctx_->env.clock->NowMs(), CanaryCpuPercent());
     if (d.kind == DecisionKind::kReject) return Reject(d);
@@ -414,6 +474,7 @@ class Rollout {
     std::string err;
     state_->phase = Phase::kPaused;
     state_->owner_pid = 0;
+    Decide("paused");
     if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, "state", err);
     ReportJudge(true);  // the budget a later promote continues from
     ctx_->out->Event(
@@ -422,7 +483,6 @@ class Rollout {
             ": run `bgctl promote` to continue, `bgctl set-weight " +
             "PCT` to step by hand, `bgctl abort` to stop",
         {{"weight", state_->canary_weight}});
-    entry_.outcome = "paused";
     Finish();
     return RolloutPhase::kDone;
   }
@@ -440,7 +500,12 @@ class Rollout {
     state_->owner_pid = 0;
     // A rollback uses the previous version up: it is not rolled back. It is
     // the operator's choice, not an error: history keeps the reason.
-    if (rollback_) state_->previous_version.clear();
+    if (rollback_) {
+      state_->previous_version.clear();
+      entry_.reason = "rolled back by the operator";
+      entry_.reason_kind = "operator";
+    }
+    Decide(rollback_ ? "rolled_back" : "promoted");
     if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, "state", err);
     const SlotState& stable = state_->Slot(state_->stable_slot);
     if (rollback_) {
@@ -459,11 +524,6 @@ class Rollout {
                  rollback_ ? cfg_.hooks.on_rollback : cfg_.hooks.post_promote,
                  *state_, state_->stable_slot, &err))
       ctx_->out->Error(err + " (reported, not fatal)");
-    entry_.outcome = rollback_ ? "rolled_back" : "promoted";
-    if (rollback_) {
-      entry_.reason = "rolled back by the operator";
-      entry_.reason_kind = "operator";
-    }
     return RolloutPhase::kRetireOld;
   }
 
@@ -532,15 +592,20 @@ class Rollout {
                          state_->Slot(state_->stable_slot).version + " (" +
                          state_->stable_slot + ")"),
           {{"reason_kind", reason_kind_}});
+    if (rollback_ && !aborted_ && state_->traffic_unknown)
+      return RollbackUnconfirmed();
     state_->phase = rollback_  ? Phase::kPromoted
                     : aborted_ ? Phase::kAborted
                                : Phase::kRolledBack;
     state_->owner_pid = 0;
     state_->last_error = reason_;
+    entry_.reason = reason_;
+    entry_.reason_kind = reason_kind_;
+    Decide(rollback_ ? "failed" : aborted_ ? "aborted" : "rolled_back");
     if (!EndRollout(ctx_, state_, /*always_switch=*/false, &err))
       ctx_->out->Error("could not move traffic back to stable: " + err +
-                       "; the canary keeps running until `bgctl abort` or "
-                       "the next deploy can confirm the switch");
+                       "; the canary keeps running until the next command "
+                       "can confirm the switch");
     Persist(ctx_, state_, &err);
     if (reason_kind_ == "analysis") ReportJudge(true);  // Reject's evidence
     ctx_->out->Error((rollback_  ? "rollback failed: "
@@ -554,18 +619,49 @@ class Rollout {
         !RunHook(ctx_, "on_rollback", cfg_.hooks.on_rollback, *state_,
                  state_->stable_slot, &err))
       ctx_->out->Error(err + " (reported, not fatal)");
-    entry_.outcome = rollback_  ? "failed"
-                     : aborted_ ? "aborted"
-                                : "rolled_back";
-    entry_.reason = reason_;
-    entry_.reason_kind = reason_kind_;
     Finish();
     return RolloutPhase::kDone;
   }
 
-  void Finish() {
+  // A rollback whose switch nginx did not confirm (nginx down): the
+  // upstream file already sends everything to the previous version, which
+  // keeps running, and so does the demoted one. Moving traffic "back"
+  // would lose what the operator asked for, so the rollback stays under
+  // way, interrupted: `bgctl rollback` (or `promote`) resumes it once nginx
+  // runs, `bgctl abort` stays on the current version.
+  RolloutPhase RollbackUnconfirmed() {
+    std::string err;
+    const std::string current = state_->Slot(state_->stable_slot).version;
+    reason_ = "rollback to " + canary_state().version +
+              " not confirmed: " + reason_ +
+              "; `bgctl rollback` resumes it once nginx runs, `bgctl abort` "
+              "stays on " +
+              current;
+    state_->phase = Phase::kInterrupted;
+    state_->owner_pid = 0;
+    state_->last_error = reason_;
+    entry_.reason = reason_;
+    entry_.reason_kind = reason_kind_;
+    Decide("interrupted");
+    if (!Persist(ctx_, state_, &err)) Fail(kExitFailed, "state", err);
+    ctx_->out->Error(reason_);
+    Finish();
+    return RolloutPhase::kDone;
+  }
+
+  // The outcome of this command, saved as the state's pending history line
+  // with the next Persist (Finish appends it).
+  void Decide(const char* outcome) {
+    entry_.outcome = outcome;
     entry_.ended_ms = ctx_->env.clock->WallMs();
-    RecordHistory(ctx_, entry_);
+    state_->pending_history = entry_;
+  }
+
+  void Finish() {
+    std::string err;
+    entry_.ended_ms = ctx_->env.clock->WallMs();
+    state_->pending_history = entry_;
+    if (!CommitHistory(ctx_, state_, &err)) Fail(kExitFailed, "state", err);
     // --output json: every decision the judge made, and its evidence.
     ctx_->out->Set("analysis", judge_->EvidenceJson());
   }
@@ -575,7 +671,10 @@ class Rollout {
   State* state_;
   std::vector<StepConfig> steps_;
   HistoryEntry entry_;
-  LogFollower follower_;
+  RolloutLog log_;
+  bool analysing_ = false;       // a step's judge is under way
+  int64_t step_started_ms_ = 0;  // when it began (clock->NowMs)
+  int log_failed_step_ = -1;     // the step the unreadable log failed
   std::unique_ptr<CanaryJudge> judge_;
   bool evidence_written_ = false, evidence_error_shown_ = false;
   int64_t evidence_at_ = 0;
@@ -591,6 +690,29 @@ class Rollout {
   std::string reason_;
   std::string reason_kind_;
 };
+
+// Why a new deploy cannot start while `state` has a rollout under way.
+std::string UnderWay(const State& state) {
+  const std::string phase = PhaseName(state.phase);
+  const std::string& version = state.Slot(state.canary_slot).version;
+  if (state.owner_command == "rollback")
+    return "a rollback to " + version + " is under way (phase " + phase +
+           "): `bgctl rollback` resumes it, `bgctl abort` stays on " +
+           state.Slot(state.stable_slot).version;
+  return "a rollout of " + version + " is under way (phase " + phase +
+         "): use `bgctl promote`, `bgctl set-weight` or `bgctl abort`";
+}
+
+// A switch that was never confirmed: nginx, the file and the state are put
+// back in agreement (all traffic on stable) before anything else moves.
+bool SettleTraffic(RolloutContext* ctx, State* state, std::string* err) {
+  if (!state->traffic_unknown || state->stable_slot.empty() ||
+      SwitchTraffic(ctx, state, 0, err) == SwitchOutcome::kConfirmed)
+    return true;
+  Refuse(ctx, kExitFailed, "nginx does not confirm the current split: " + *err,
+         err);
+  return false;
+}
 
 // The history entry of a deploy or promote of the rollout in `state`.
 HistoryEntry NewEntry(RolloutContext* ctx, const State& state,
@@ -609,29 +731,10 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
                 const std::vector<StepConfig>& steps, std::string* err) {
   // A rollback or abort that could not move traffic back (nginx could not
   // be told) left its canary running: finish it before a new version comes.
-  if (!state->canary_slot.empty() &&
-      (state->phase == Phase::kRolledBack || state->phase == Phase::kAborted)) {
-    ctx->out->Event("cleanup",
-                    "finishing the " + std::string(PhaseName(state->phase)) +
-                        " rollout of " +
-                        state->Slot(state->canary_slot).version + " first");
-    if (!EndRollout(ctx, state, /*always_switch=*/false, err))
-      return Refuse(ctx, kExitFailed,
-                    "cannot finish the earlier rollout: " + *err, err);
-  }
+  if (!FinishEndedRollout(ctx, state, err)) return kExitFailed;
   if (!state->canary_slot.empty())
-    return Refuse(ctx, kExitFailed,
-                  "a rollout of " + state->Slot(state->canary_slot).version +
-                      " is under way (phase " + PhaseName(state->phase) +
-                      "): use `bgctl promote`, `bgctl set-weight` or "
-                      "`bgctl abort`",
-                  err);
-  // A switch that was never confirmed: put nginx, the file and the state
-  // back in agreement before anything else moves.
-  if (state->traffic_unknown && !state->stable_slot.empty() &&
-      SwitchTraffic(ctx, state, 0, err) != SwitchOutcome::kConfirmed)
-    return Refuse(ctx, kExitFailed,
-                  "nginx does not confirm the current split: " + *err, err);
+    return Refuse(ctx, kExitFailed, UnderWay(*state), err);
+  if (!SettleTraffic(ctx, state, err)) return kExitFailed;
   std::vector<StepConfig> plan =
       steps.empty() ? ctx->config->rollout.steps : steps;
   // The very first deploy, with nothing stable yet, goes to 100% once healthy.
@@ -666,6 +769,7 @@ ExitCode Deploy(RolloutContext* ctx, State* state, const std::string& version,
 
 ExitCode Promote(RolloutContext* ctx, State* state, bool full,
                  std::string* err) {
+  if (!FinishEndedRollout(ctx, state, err)) return kExitFailed;
   if (state->canary_slot.empty())
     return Refuse(ctx, kExitFailed,
                   "no rollout to promote (phase " +
@@ -727,6 +831,14 @@ ExitCode Promote(RolloutContext* ctx, State* state, bool full,
 }
 
 ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
+  if (!FinishEndedRollout(ctx, state, err)) return kExitFailed;
+  // A rollback that stopped before it was done (killed, or nginx did not
+  // confirm its switch) is resumed, as `promote` would.
+  if (!state->canary_slot.empty() && state->owner_command == "rollback") {
+    ctx->out->Event("resume", "resuming the rollback to " +
+                                  state->Slot(state->canary_slot).version);
+    return Promote(ctx, state, /*full=*/false, err);
+  }
   if (!state->canary_slot.empty())
     return Refuse(ctx, kExitFailed,
                   "a rollout is under way: use `bgctl abort` to stop it", err);
@@ -740,6 +852,7 @@ ExitCode Rollback(RolloutContext* ctx, State* state, std::string* err) {
                            : ": no promotion with a previous version on "
                              "record"),
                   err);
+  if (!SettleTraffic(ctx, state, err)) return kExitFailed;
   // A rollback is a rollout of the previous version, straight to 100%: its
   // intent is in state.json like a deploy's, so `abort` and `promote` can
   // take it from wherever bgctl stops.

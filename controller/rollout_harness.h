@@ -228,19 +228,20 @@ struct World {
   }
 
   // Appends `count` access-log lines of requests that `port` answered with
-  // `status` in 5 ms.
+  // `status` in 5 ms, started now (the fake clock's wall time).
   void AppendLog(int port, int status, int count) {
     FILE* f = std::fopen(cfg.nginx.access_log.c_str(), "a");
     REQUIRE(f != nullptr);
+    const double msec = static_cast<double>(clock.WallMs() + 5) / 1000;
     for (int i = 0; i < count; ++i)
       std::fprintf(f,
-                   "{\"msec\":1700000001.000,\"pid\":4000,\"method\":\"GET\","
+                   "{\"msec\":%.3f,\"pid\":4000,\"method\":\"GET\","
                    "\"uri\":\"/\",\"status\":%d,\"request_time\":0.005,"
                    "\"upstream_addr\":\"127.0.0.1:%d\",\"upstream_status\":"
                    "\"%d\",\"upstream_response_time\":\"0.005\","
                    "\"bytes_sent\":120,\"time\":\"2023-11-14T22:13:21+00:00\"}"
                    "\n",
-                   status, port, status);
+                   msec, status, port, status);
     std::fclose(f);
   }
 

@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "controller/names.h"
+
 namespace bgctl {
 
 namespace {
@@ -114,6 +116,11 @@ std::string Inconsistency(const State& s) {
     return "canary_weight " + std::to_string(s.canary_weight) +
            " is outside 0..100";
   if (s.step_index < -1) return "step_index is below -1";
+  // A version fills {version} in a command: never "..", "/" or a space.
+  for (const std::string* v :
+       {&s.blue.version, &s.green.version, &s.previous_version})
+    if (!v->empty() && !IsValidName(*v))
+      return "version \"" + *v + "\" is not a valid version";
   return "";
 }
 
@@ -171,6 +178,9 @@ json StateToJson(const State& s) {
           {"previous_version", s.previous_version},
           {"previous_expires_ms", s.previous_expires_ms},
           {"last_error", s.last_error},
+          {"pending_history", s.pending_history
+                                  ? HistoryEntryToJson(*s.pending_history)
+                                  : json(nullptr)},
           {"updated_at_ms", s.updated_at_ms}};
 }
 
@@ -226,6 +236,15 @@ bool StateFromJson(const json& j, State* out, std::string* err) {
   if (!r.ok()) {
     *err = r.problem();
     return false;
+  }
+  if (const json* pending = r.Field("pending_history", false);
+      pending && !pending->is_null()) {
+    HistoryEntry e;
+    if (!HistoryEntryFromJson(*pending, &e, err)) {
+      *err = "pending_history: " + *err;
+      return false;
+    }
+    s.pending_history = e;
   }
   *err = Inconsistency(s);
   if (!err->empty()) return false;

@@ -7,11 +7,13 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "controller/config.h"
 #include "controller/env.h"
+#include "controller/history.h"
 #include "controller/slot_runner.h"
 
 namespace bgctl {
@@ -60,6 +62,12 @@ struct State {
   std::string previous_version;
   int64_t previous_expires_ms = 0;  // wall clock when keep_previous ends
   std::string last_error;           // reason of the last rollback/abort/failure
+  // The history line of an outcome this state records (a promotion, a
+  // rollback, an abort, a pause, an interruption), saved with it so that
+  // state and history change together: the command that decided it appends
+  // it and clears this; after a crash the next command does
+  // (RecoverPendingHistory).
+  std::optional<HistoryEntry> pending_history;
   std::vector<int> steps;     // the weights of the current rollout's steps
   int64_t updated_at_ms = 0;  // wall clock of the last save
 

@@ -168,13 +168,13 @@ bool MarkInterrupted(RolloutContext* ctx, State* state, std::string* err) {
                      ? std::strtoll(state->deploy_id.c_str() + 2, nullptr, 10)
                      : 0;
   e.ended_ms = ctx->env.clock->WallMs();
-  RecordHistory(ctx, e);
   // Without a canary the rollout had ended already, but not said how.
   state->phase =
       state->canary_slot.empty() ? Phase::kAborted : Phase::kInterrupted;
   state->owner_pid = 0;
   state->last_error = why;
-  return Persist(ctx, state, err);
+  state->pending_history = e;
+  return Persist(ctx, state, err) && CommitHistory(ctx, state, err);
 }
 
 bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
@@ -280,6 +280,13 @@ void RecordHistory(RolloutContext* ctx, const HistoryEntry& entry) {
     return;
   }
   if (ctx->metrics) ctx->metrics->HistoryAppended(entry);
+}
+
+bool CommitHistory(RolloutContext* ctx, State* state, std::string* err) {
+  if (!state->pending_history) return true;
+  RecordHistory(ctx, *state->pending_history);
+  state->pending_history.reset();
+  return Persist(ctx, state, err);
 }
 
 std::string NewDeployId(RolloutContext* ctx) {

@@ -91,7 +91,8 @@ bool ReconcileInstances(RolloutContext* ctx, State* state, std::string* err);
 
 // The rollout in `state` is progressing but its owner is gone (the caller
 // holds the lock): marks it interrupted, says so, and appends the history
-// line its owner never wrote (outcome "interrupted", `ends` its deploy id).
+// line its owner never wrote (outcome "interrupted", `ends` its deploy id),
+// saved with the phase as state->pending_history first.
 bool MarkInterrupted(RolloutContext* ctx, State* state, std::string* err);
 
 // Drains and stops the instance in `slot` (if one runs) and clears its pid in
@@ -126,6 +127,10 @@ HistoryEntry StartHistoryEntry(RolloutContext* ctx, const State& state,
 // Appends one entry to the history (and then updates the metrics); a
 // failure is reported, not fatal.
 void RecordHistory(RolloutContext* ctx, const HistoryEntry& entry);
+
+// Appends state->pending_history (if any) to the history, then clears it
+// and saves the state. False only when the state cannot be saved.
+bool CommitHistory(RolloutContext* ctx, State* state, std::string* err);
 
 // A new deploy id: "d-<wall ms>".
 std::string NewDeployId(RolloutContext* ctx);

@@ -1,7 +1,9 @@
 // End-to-end: bgctl killed (SIGKILL, as a power cut) at every kill point of a
-// deploy, of a deploy that rolls back a bad canary, and of a rollback
+// deploy, of a deploy that rolls back a bad canary, of a rollback, of a
+// promote, a set-weight and an abort of a paused rollout
 // (controller/failpoint.h: BGCTL_FAILPOINT=*:N kills it at the N-th one), then
-// recovered with abort or promote. After each recovery
+// recovered with abort or promote; and the keep_previous timer killed before
+// it stops the previous instance. After each recovery
 // no rollout is left half done, nginx serves what the state says, and every
 // backend process on a slot port is one the state records (no orphan). Real
 // nginx, real backend-sample processes, load through nginx for the whole run.
@@ -13,6 +15,7 @@
 #include "tests/support/load.h"
 #include "tests/support/require.h"
 #include "tests/support/service.h"
+#include "tests/support/temp_dir.h"
 
 using nlohmann::json;
 using namespace bgctl::testing;  // NOLINT: test helpers
@@ -76,7 +79,14 @@ void CheckConsistent(Service& svc, const std::string& when) {
   CHECK(Running(svc) == recorded);
 }
 
-enum class Scenario { kDeploy, kBadDeploy, kRollback };
+enum class Scenario {
+  kDeploy,
+  kBadDeploy,
+  kRollback,
+  kPromote,    // of a rollout paused at 50%
+  kSetWeight,  // 80% on a rollout paused at 50%
+  kAbort,      // of a rollout paused at 50%
+};
 
 struct Run {
   Scenario scenario;
@@ -84,22 +94,38 @@ struct Run {
 };
 
 // The command a scenario kills, for version `v`; for a rollback, first a
-// deploy of `v` (not killed) to roll back from.
+// deploy of `v` (not killed) to roll back from; for promote, set-weight and
+// abort, a deploy of `v` paused at 50% (`paused_config`).
 std::vector<std::string> Prepare(Service& svc, const Run& run,
-                                 const std::string& v) {
-  if (run.scenario == Scenario::kRollback) {
-    CommandResult d = svc.Bgctl({"deploy", "--version", v});
+                                 const std::string& v,
+                                 const std::string& paused_config) {
+  const bool paused = run.scenario == Scenario::kPromote ||
+                      run.scenario == Scenario::kSetWeight ||
+                      run.scenario == Scenario::kAbort;
+  if (run.scenario == Scenario::kRollback || paused) {
+    CommandResult d = svc.Bgctl({"deploy", "--version", v},
+                                paused ? paused_config : svc.config_path());
     INFO(d.out << d.err);
     REQUIRE(d.exit_code == 0);
-    return {"rollback"};
   }
-  return {"deploy", "--version", v};
+  switch (run.scenario) {
+    case Scenario::kRollback:
+      return {"rollback"};
+    case Scenario::kPromote:
+      return {"promote"};
+    case Scenario::kSetWeight:
+      return {"set-weight", "80"};
+    case Scenario::kAbort:
+      return {"abort"};
+    default:
+      return {"deploy", "--version", v};
+  }
 }
 
 // The exit codes a recovery may end with: 0, or 1 when the killed command
 // had already got past the point where there is anything to recover (a
-// promotion done, a rollback switched), or 3 when promote resumes a bad
-// canary and the analysis rolls it back again.
+// promotion done, a rollback switched, an abort saved), or 3 when promote
+// resumes a bad canary and the analysis rolls it back again.
 bool RecoveryExitOk(const Run& run, int code) {
   if (code == 0 || code == 1) return true;
   return code == 3 && run.scenario == Scenario::kBadDeploy &&
@@ -112,8 +138,14 @@ void KillAtEveryPoint(const Run& run) {
   ServiceOptions bad = Options();
   bad.backend_args = ", --error-rate, \"0.6\"";
   std::string bad_config = svc.WriteConfig("bad.yaml", bad);
+  ServiceOptions paused = Options();
+  paused.steps = "[{weight: 50, pause: forever}, {weight: 100}]";
+  std::string paused_config = svc.WriteConfig("paused.yaml", paused);
   std::string config =
-      run.scenario == Scenario::kBadDeploy ? bad_config : svc.config_path();
+      run.scenario == Scenario::kBadDeploy ? bad_config
+      : run.scenario == Scenario::kRollback || run.scenario == Scenario::kDeploy
+          ? svc.config_path()
+          : paused_config;
   LoadGenerator load(SteadyLoad(svc.port(), 150));
   load.Start();
 
@@ -121,7 +153,7 @@ void KillAtEveryPoint(const Run& run) {
   int version = 2;
   for (int n = 1; n <= 60 && !completed; ++n) {
     std::vector<std::string> args =
-        Prepare(svc, run, "v" + std::to_string(version++));
+        Prepare(svc, run, "v" + std::to_string(version++), paused_config);
     CommandResult killed = svc.Bgctl(
         args, config, {{"BGCTL_FAILPOINT", "*:" + std::to_string(n)}});
     std::string where = "kill point " + std::to_string(n) + " of " + args[0] +
@@ -130,13 +162,16 @@ void KillAtEveryPoint(const Run& run) {
       // It ran to the end: every kill point before this one was tried.
       INFO(where << killed.out);
       CHECK(killed.exit_code == (run.scenario == Scenario::kBadDeploy ? 3 : 0));
-      CHECK(n > 5);
+      CHECK(n > (run.scenario == Scenario::kAbort ? 3 : 5));
+      // set-weight leaves the rollout paused: end it as a user would.
+      if (run.scenario == Scenario::kSetWeight)
+        CHECK(svc.Bgctl({"abort"}).exit_code == 0);
       CheckConsistent(svc, where + " (ran to the end)");
       completed = true;
       break;
     }
     REQUIRE(killed.err.find("bgctl: failpoint ") != std::string::npos);
-    CommandResult rec = svc.Bgctl({run.recovery});
+    CommandResult rec = svc.Bgctl({run.recovery}, config);
     INFO(where << "\n"
                << run.recovery << ": exit " << rec.exit_code << "\n"
                << rec.out << rec.err);
@@ -195,4 +230,58 @@ TEST_CASE(
     "leaves no orphan and fails no request",
     "[crash_e2e]") {
   KillAtEveryPoint({Scenario::kRollback, "promote"});
+}
+
+TEST_CASE(
+    "a promote of a paused rollout killed at every kill point and recovered "
+    "with abort or promote leaves no orphan and fails no request",
+    "[crash_e2e]") {
+  KillAtEveryPoint({Scenario::kPromote, "abort"});
+  KillAtEveryPoint({Scenario::kPromote, "promote"});
+}
+
+TEST_CASE(
+    "a set-weight killed at every kill point and recovered with abort or "
+    "promote leaves no orphan and fails no request",
+    "[crash_e2e]") {
+  KillAtEveryPoint({Scenario::kSetWeight, "abort"});
+  KillAtEveryPoint({Scenario::kSetWeight, "promote"});
+}
+
+TEST_CASE(
+    "an abort killed at every kill point is finished by the next abort or "
+    "promote, with the canary stopped, no orphan and no failed request",
+    "[crash_e2e]") {
+  KillAtEveryPoint({Scenario::kAbort, "abort"});
+  KillAtEveryPoint({Scenario::kAbort, "promote"});
+}
+
+TEST_CASE(
+    "a keep_previous timer killed before it stops the previous instance "
+    "leaves it to the next command, which stops it",
+    "[crash_e2e]") {
+  Service svc;
+  ServiceOptions o = Options();
+  o.keep_previous = "1s";
+  RequireStartWithV1(&svc, o);
+  // Only the timer reaches the kill point "stopping": the deploy has no
+  // instance to stop (its free slot is empty) and keeps the previous one.
+  CommandResult d = svc.Bgctl({"deploy", "--version", "v2"}, "",
+                              {{"BGCTL_FAILPOINT", "stopping"}});
+  INFO(d.out << d.err);
+  REQUIRE(d.exit_code == 0);
+  const std::string timer_log = svc.dir() + "/state/logs/bgctl-retire.log";
+  CHECK(WaitFor(
+      [&] {
+        return ReadWholeFile(timer_log).find("bgctl: failpoint stopping") !=
+               std::string::npos;
+      },
+      10000));
+  CHECK(svc.BackendPids(svc.blue()).size() == 1);  // v1, kept past its time
+  CommandResult next = svc.Bgctl({"abort"});
+  INFO(next.out << next.err);
+  CHECK(next.exit_code == 1);  // nothing to abort, but v1 is stopped
+  CHECK_THAT(next.out, Catch::Contains("is kept no longer: stopping it"));
+  CHECK(WaitFor([&] { return svc.BackendPids(svc.blue()).empty(); }, 5000));
+  CheckConsistent(svc, "after the killed keep_previous timer");
 }
