@@ -295,6 +295,41 @@ void CheckKeepalive(const Conf& c) {
   }
 }
 
+// A server on control_url's port has `location = PATH { ...
+// content_by_lua_block { require("bgctl").control() } }`.
+void CheckControlLocation(const Conf& c) {
+  const LuaSwitchConfig& lua = c.cfg.lua;
+  bool found = false;
+  if (c.http)
+    for (const NginxDirective& s : c.http->children) {
+      if (s.name != "server") continue;
+      bool listens = false, any_listen = false;
+      for (const NginxDirective& l : s.children) {
+        if (l.name != "listen") continue;
+        any_listen = true;
+        listens |= ListenPort(l) == lua.control_port;
+      }
+      if (!listens && !(lua.control_port == 80 && !any_listen)) continue;
+      for (const NginxDirective& l : s.children) {
+        if (l.name != "location" || l.args.empty() ||
+            l.args.back() != lua.control_path)
+          continue;
+        for (const NginxDirective& d : l.children)
+          found |= d.name == "content_by_lua_block" &&
+                   d.lua.find("bgctl") != std::string::npos &&
+                   d.lua.find("control()") != std::string::npos;
+      }
+    }
+  if (found) return;
+  c.Add(c.HttpWhere(),
+        "nginx.switch is lua but no server listening on port " +
+            std::to_string(lua.control_port) + " has the control location "
+            "of nginx.lua.control_url " + lua.control_url +
+            " (\"location = " + lua.control_path +
+            " { allow 127.0.0.1; deny all; content_by_lua_block { "
+            "require(\"bgctl\").control() } }\")");
+}
+
 void CheckLua(const Conf& c) {
   if (c.cfg.switch_kind != SwitchKind::kLua) return;
   bool loaded = false;
@@ -321,6 +356,7 @@ void CheckLua(const Conf& c) {
     c.Add(c.HttpWhere(),
           "nginx.switch is lua but the http block has no \"lua_shared_dict "
           "bgctl 1m;\"");
+  CheckControlLocation(c);
 }
 
 }  // namespace
@@ -333,6 +369,17 @@ std::string NginxPrefixOf(const std::vector<std::string>& test_command,
     return p.empty() || p[0] == '/' ? p : dir + "/" + p;
   }
   return "/usr/share/nginx";
+}
+
+bool CheckLuaNginxConf(const std::vector<NginxFile>& files,
+                       const NginxConfig& cfg,
+                       std::vector<std::string>* problems, std::string* err) {
+  std::vector<NginxDirective> root;
+  if (!EffectiveNginxConf(files, &root, err)) return false;
+  Conf c{cfg, "", files[0].path, root, nullptr, {}, problems};
+  FindHttpAndProxies(&c);
+  CheckLua(c);
+  return true;
 }
 
 bool CheckNginxConf(const std::vector<NginxFile>& files, const NginxConfig& cfg,

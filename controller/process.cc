@@ -380,6 +380,13 @@ class RealProcessRunnerImpl : public ProcessRunner {
 
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,
            int64_t timeout_ms, RunResult* out, std::string* err) override {
+    return RunWithEnv(argv, {}, workdir, timeout_ms, out, err);
+  }
+
+  bool RunWithEnv(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env,
+                  const std::string& workdir, int64_t timeout_ms,
+                  RunResult* out, std::string* err) override {
     *out = RunResult();
     std::string exe;
     if (!ResolveExecutable(argv, workdir, &exe, err)) return false;
@@ -397,7 +404,7 @@ class RealProcessRunnerImpl : public ProcessRunner {
     }
     int pid = 0;
     bool ok =
-        StartChild(exe, argv, {}, workdir, false, null_fd, fds[1], &pid, err);
+        StartChild(exe, argv, env, workdir, false, null_fd, fds[1], &pid, err);
     close(null_fd);
     close(fds[1]);
     if (ok) CollectRun(pid, fds[0], timeout_ms, out);

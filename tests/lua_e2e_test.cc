@@ -117,14 +117,22 @@ std::string VersionWith(int port, const httplib::Headers& headers,
   return VersionOf(res->body);
 }
 
-// The lua switch's config for a fixture's nginx (as LoadConfig would).
-bgctl::NginxConfig LuaConfigOf(const NginxFixture& nginx) {
-  bgctl::NginxConfig cfg = nginx.MakeConfig("svc");
-  cfg.switch_kind = bgctl::SwitchKind::kLua;
-  cfg.lua.control_url = nginx.control_url();
-  cfg.lua.control_host = "127.0.0.1";
-  cfg.lua.control_port = nginx.port();
-  cfg.lua.control_path = "/__bgctl/split";
+// The lua switch's config for a fixture's nginx (as LoadConfig would), its
+// slots on `blue` and `green`, its state (the control key) in `state_dir`.
+bgctl::Config LuaConfigOf(const NginxFixture& nginx, int blue, int green,
+                          const std::string& state_dir) {
+  bgctl::Config cfg;
+  cfg.nginx = nginx.MakeConfig("svc");
+  cfg.dir = nginx.prefix();
+  cfg.state_dir = state_dir;
+  cfg.blue_port = blue;
+  cfg.green_port = green;
+  bgctl::NginxConfig& n = cfg.nginx;
+  n.switch_kind = bgctl::SwitchKind::kLua;
+  n.lua.control_url = nginx.control_url();
+  n.lua.control_host = "127.0.0.1";
+  n.lua.control_port = nginx.port();
+  n.lua.control_path = "/__bgctl/split";
   return cfg;
 }
 
@@ -169,8 +177,10 @@ TEST_CASE(
   // The script wrote exactly the text the controller renders.
   CHECK(ReadWholeFile(nginx.upstream_file()) ==
         bgctl::RenderLuaPlaceholderUpstream("svc", placeholder_port));
-  bgctl::LuaSwitch sw(LuaConfigOf(nginx), bgctl::RealEnv(),
-                      bgctl::RealHttpPoster());
+  TempDir state;
+  bgctl::LuaSwitch sw(
+      LuaConfigOf(nginx, placeholder_port, PickFreePort(), state.path()),
+      bgctl::RealEnv(), bgctl::RealHttpPoster());
   uint64_t served = 99;
   REQUIRE(sw.ServedGeneration(&served, &err));
   CHECK(served == 0);
@@ -209,8 +219,10 @@ TEST_CASE(
       nginx.Start("svc", good.port(), &err, /*lua_switch=*/true);
   INFO(err);
   REQUIRE(started);
-  bgctl::LuaSwitch sw(LuaConfigOf(nginx), bgctl::RealEnv(),
-                      bgctl::RealHttpPoster());
+  TempDir state;
+  bgctl::LuaSwitch sw(
+      LuaConfigOf(nginx, failing.port(), good.port(), state.path()),
+      bgctl::RealEnv(), bgctl::RealHttpPoster());
   bgctl::TrafficSplit split;
   split.stable = {{"127.0.0.1", failing.port()}};
   split.canary = {{"127.0.0.1", good.port()}};
