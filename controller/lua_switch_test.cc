@@ -10,6 +10,7 @@
 #include "controller/control_key.h"
 #include "controller/fake_env.h"
 #include "controller/lua_upstream.h"
+#include "controller/text.h"
 #include "controller/upstream_file.h"
 
 namespace bgctl {
@@ -459,6 +460,18 @@ TEST_CASE(
   for (const auto& w : h.fs.writes())
     if (w.path == PreviewTokenPath(kStateDir)) CHECK(w.mode == 0600);
   CHECK(h.LastPost().body.find(token) == std::string::npos);
+}
+
+TEST_CASE("generations are read exactly up to 2^64-1 and never past it",
+          "[lua_switch]") {
+  uint64_t g = 0;
+  REQUIRE(ParseDecimal("18446744073709551615", &g));
+  CHECK(g == UINT64_MAX);
+  REQUIRE(ParseDecimal("9007199254740993", &g));
+  CHECK(g == 9007199254740993ull);
+  CHECK_FALSE(ParseDecimal("18446744073709551616", &g));
+  CHECK_FALSE(ParseDecimal("99999999999999999999", &g));
+  CHECK_FALSE(ParseDecimal("184467440737095516150", &g));
 }
 
 TEST_CASE(

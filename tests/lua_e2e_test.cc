@@ -353,28 +353,6 @@ TEST_CASE(
   for (int i = 0; i < 10; ++i) CHECK(VersionOf(svc.Get("/")) == "v2");
 }
 
-TEST_CASE("the preview header reaches the canary at 0% and stable at 100%",
-          "[lua_e2e]") {
-  REQUIRE_LUA();
-  Service svc;
-  RequireStartWithV1(
-      &svc, LuaOptions("[{weight: 1, pause: forever}, {weight: 100}]"));
-  CommandResult d = svc.Bgctl({"deploy", "--version", "v2"});
-  INFO(d.out << d.err);
-  REQUIRE(d.exit_code == 0);
-  REQUIRE(svc.Bgctl({"set-weight", "0"}).exit_code == 0);
-  for (int i = 0; i < 5; ++i) {
-    CHECK(VersionOf(svc.Get("/")) == "v1");
-    CHECK(VersionWith(svc.port(), {{"X-Canary", "always"}}) == "v2");
-  }
-  REQUIRE(svc.Bgctl({"set-weight", "100"}).exit_code == 0);
-  REQUIRE(Status(svc)["canary"]["weight"] == 100);
-  for (int i = 0; i < 5; ++i) {
-    CHECK(VersionOf(svc.Get("/")) == "v2");
-    CHECK(VersionWith(svc.port(), {{"X-Canary", "never"}}) == "v1");
-  }
-}
-
 TEST_CASE(
     "a sticky cookie keeps its user on the canary across steps and an "
     "abort moves it back",
