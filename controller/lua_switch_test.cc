@@ -337,6 +337,45 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "inspecting nginx says what it loaded, and fails for a control URL "
+    "that answers as something other than bgctl.lua",
+    "[lua_switch]") {
+  Harness h;
+  LuaSwitch sw = h.Make();
+  LoadedLuaFile kind;
+  std::string err;
+  REQUIRE(sw.Inspect(h.key, &kind, &err));
+  CHECK(kind == LoadedLuaFile::kReady);
+  REQUIRE(sw.Inspect(ControlKeyOf(std::string(64, 'c')), &kind, &err));
+  CHECK(kind == LoadedLuaFile::kOtherControl);
+  h.nginx.served_text = kOldFile;
+  REQUIRE(sw.Inspect(h.key, &kind, &err));
+  CHECK(kind == LoadedLuaFile::kNotLua);
+  h.http.Route(8080, kControl, [](HttpResponse* out, std::string*) {
+    out->status = 200;
+    out->body = "<html>welcome</html>";
+    return true;
+  });
+  CHECK_FALSE(sw.Inspect(h.key, &kind, &err));
+  CHECK(err ==
+        "nginx lua control http://127.0.0.1:8080/__bgctl/split: answered HTTP "
+        "200 \"<html>welcome</html>\", not as bgctl.lua's control location "
+        "does");
+  h.http.Statuses(8080, kControl, {404});
+  CHECK_FALSE(sw.Inspect(h.key, &kind, &err));
+  CHECK(err ==
+        "nginx lua control http://127.0.0.1:8080/__bgctl/split: answered HTTP "
+        "404: ");
+  h.http.Route(8080, kControl, [](HttpResponse* out, std::string*) {
+    out->status = 200;
+    out->body = "none\n";  // bgctl.lua from before control keys
+    return true;
+  });
+  REQUIRE(sw.Inspect(h.key, &kind, &err));
+  CHECK(kind == LoadedLuaFile::kOldModule);
+}
+
+TEST_CASE(
     "a reload switch's file in nginx is migrated with one confirmed reload "
     "that keeps its servers, then the split is pushed",
     "[lua_switch]") {
