@@ -8,11 +8,11 @@
 #include <memory>
 
 #include "controller/analysis_file.h"
+#include "controller/control_key.h"
 #include "controller/duration.h"
 #include "controller/exit_codes.h"
 #include "controller/history.h"
 #include "controller/judge.h"
-#include "controller/control_key.h"
 #include "controller/lock.h"
 #include "controller/lua_switch.h"
 #include "controller/metrics.h"
@@ -171,12 +171,15 @@ bool LiveNginxProblems(Session* s, bool lua_only,
                        std::vector<std::string>* problems, int* code,
                        std::string* err);
 
-// On the lua switch a deploy starts only when the live configuration has
-// what the switch needs (validate's lua checks): otherwise kExitUsage with
-// validate's messages, nothing started. When `nginx -T` cannot tell, the
-// switch's own answers decide later.
+// On the lua switch a deploy starts only when bgctl has the control key
+// nginx's loaded file wants (kExitFailed naming the file otherwise) and the
+// live configuration has what the switch needs (validate's lua checks;
+// kExitUsage with validate's messages otherwise); nothing is started before.
+// When `nginx -T` cannot tell, the switch's own answers decide later.
 ExitCode CheckLuaBeforeDeploy(Session* s, std::string* err) {
   if (s->config.nginx.switch_kind != SwitchKind::kLua) return kExitOk;
+  LuaSwitch sw(s->config, s->env, RealHttpPoster());
+  if (!sw.CheckKey(err)) return Refuse(&s->ctx, kExitFailed, *err, err);
   std::vector<std::string> problems;
   int code = 0;
   std::string ignored;
@@ -185,8 +188,9 @@ ExitCode CheckLuaBeforeDeploy(Session* s, std::string* err) {
     return kExitOk;
   for (size_t i = 0; i + 1 < problems.size(); ++i) s->out->Error(problems[i]);
   return Refuse(&s->ctx, kExitUsage,
-                problems.back() + " (deploy refused: `bgctl validate` "
-                                  "lists what the lua switch needs)",
+                problems.back() +
+                    " (deploy refused: `bgctl validate` "
+                    "lists what the lua switch needs)",
                 err);
 }
 
@@ -404,11 +408,10 @@ bool LiveNginxProblems(Session* s, bool lua_only,
     return false;
   }
   const bool ok =
-      lua_only
-          ? CheckLuaNginxConf(files, cfg.nginx, problems, err)
-          : CheckNginxConf(files, cfg.nginx,
-                           NginxPrefixOf(cfg.nginx.test_command, cfg.dir),
-                           problems, err);
+      lua_only ? CheckLuaNginxConf(files, cfg.nginx, problems, err)
+               : CheckNginxConf(files, cfg.nginx,
+                                NginxPrefixOf(cfg.nginx.test_command, cfg.dir),
+                                problems, err);
   if (!ok) *err = "cannot read the live nginx configuration: " + *err;
   return ok;
 }

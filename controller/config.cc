@@ -83,11 +83,9 @@ std::string ControlUrlProblem(const std::string& url) {
       return "must not hold spaces, control characters (CR, LF), '#' or '?'";
   }
   size_t colon = url.find(':', 7), slash = url.find('/', 7);
-  if (colon != std::string::npos && slash != std::string::npos &&
-      colon < slash)
+  if (colon != std::string::npos && slash != std::string::npos && colon < slash)
     for (size_t i = colon + 1; i < slash; ++i)
-      if (url[i] < '0' || url[i] > '9')
-        return "the port must be digits only";
+      if (url[i] < '0' || url[i] > '9') return "the port must be digits only";
   return "";
 }
 
@@ -112,17 +110,15 @@ bool ParseLua(YamlParser* p, const YamlSection& nginx,
   const YamlField* url = s.Find("control_url");
   const int url_line = url ? p->ValueLine(*url)
                            : LineOf(nginx.Find("probe_url")->key, nginx.line);
-  c.control_url_where =
-      config_path + ":" + std::to_string(url_line) + ": " +
-      (url ? s.Key("control_url") : nginx.Key("probe_url"));
+  c.control_url_where = config_path + ":" + std::to_string(url_line) + ": " +
+                        (url ? s.Key("control_url") : nginx.Key("probe_url"));
   auto fail = [&](const char* key, const std::string& problem) {
     const YamlField* f = s.Find(key);
     return f ? p->Fail(p->ValueLine(*f), s.Key(key), problem)
              : p->Fail(url_line, nginx.Key("probe_url"), problem);
   };
   const std::string problem = ControlUrlProblem(c.control_url);
-  if (!problem.empty())
-    return fail("control_url", "bad URL: " + problem);
+  if (!problem.empty()) return fail("control_url", "bad URL: " + problem);
   if (!SplitUrl(c.control_url, &c.control_host, &c.control_port,
                 &c.control_path))
     return fail("control_url", "bad URL \"" + c.control_url +

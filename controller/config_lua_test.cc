@@ -67,7 +67,8 @@ TEST_CASE("nginx.lua keys are read", "[config]") {
   CHECK(c.nginx.lua.control_host == "127.0.0.2");
   CHECK(c.nginx.lua.control_port == 9000);
   CHECK(c.nginx.lua.control_path == "/__bgctl/split");
-  CHECK(c.nginx.lua.control_url_where == "bgctl.yaml:11: nginx.lua.control_url");
+  CHECK(c.nginx.lua.control_url_where ==
+        "bgctl.yaml:11: nginx.lua.control_url");
   CHECK(c.nginx.lua.preview_header == "X-Try-Canary");
   CHECK(c.nginx.lua.sticky_cookie == "demo_canary");
   REQUIRE(Parse("  lua: {preview_header: none}\n", &c, &err));

@@ -460,7 +460,7 @@ class FakeHttpProbe : public HttpProbe, public HttpPoster {
     int64_t timeout_ms = 0;
     int64_t at_ms = 0;  // the clock when it was asked (0 without a clock)
     std::string method = "GET";
-    std::string body;                           // of a POST
+    std::string body;                            // of a POST
     std::map<std::string, std::string> headers;  // of a POST
   };
 
@@ -495,8 +495,14 @@ class FakeHttpProbe : public HttpProbe, public HttpPoster {
 
   bool Get(const std::string& host, int port, const std::string& path,
            int64_t timeout_ms, HttpResponse* out, std::string* err) override {
-    calls_.push_back({host, port, path, timeout_ms,
-                      clock_ ? clock_->NowMs() : 0, "GET", "", {}});
+    calls_.push_back({host,
+                      port,
+                      path,
+                      timeout_ms,
+                      clock_ ? clock_->NowMs() : 0,
+                      "GET",
+                      "",
+                      {}});
     auto it = routes_.find({port, path});
     bool ok = false;
     if (it == routes_.end()) {

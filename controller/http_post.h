@@ -29,8 +29,8 @@ class HttpPoster {
   virtual bool Post(const std::string& host, int port, const std::string& path,
                     const std::string& body,
                     const std::map<std::string, std::string>& headers,
-                    int64_t timeout_ms, HttpResponse* out,
-                    PostFailure* failure, std::string* err) = 0;
+                    int64_t timeout_ms, HttpResponse* out, PostFailure* failure,
+                    std::string* err) = 0;
 };
 
 // The real one (http_probe.cc), owned by the process (never deleted).

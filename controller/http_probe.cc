@@ -132,9 +132,8 @@ class RealHttpProbeImpl : public HttpProbe, public HttpPoster {
       client.set_write_timeout(sec, usec);
       httplib::Headers sent(headers.begin(), headers.end());
       httplib::Result res =
-          method == "POST"
-              ? client.Post(path.c_str(), sent, body, "text/plain")
-              : client.Get(path.c_str());
+          method == "POST" ? client.Post(path.c_str(), sent, body, "text/plain")
+                           : client.Get(path.c_str());
       if (!res) {
         *failure = res.error() == httplib::Error::Connection ||
                            res.error() == httplib::Error::ConnectionTimeout

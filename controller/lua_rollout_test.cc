@@ -94,7 +94,8 @@ TEST_CASE(
   REQUIRE(w.Deploy("v2", &err, {{10, 0, true}, {100, 0, false}}) == kExitOk);
   REQUIRE(SetWeight(&w.ctx, &w.state, 0, &err) == kExitOk);
   REQUIRE(Abort(&w.ctx, &w.state, &err) == kExitOk);
-  CHECK(w.Switches().back() == "switch 4: 0% stable=8081 canary=- -> confirmed");
+  CHECK(w.Switches().back() ==
+        "switch 4: 0% stable=8081 canary=- -> confirmed");
   CHECK(w.Switches()[1] == "switch 3: 0% stable=8081 canary=8082 -> confirmed");
 }
 
@@ -108,9 +109,8 @@ TEST_CASE(
   w.http.Statuses(kGreen, "/healthz", {503});
   std::string err;
   CHECK(w.Deploy("v2", &err) == kExitRolledBack);
-  CHECK(w.Switches() ==
-        std::vector<std::string>{
-            "switch 2: 0% stable=8081 canary=- -> confirmed"});
+  CHECK(w.Switches() == std::vector<std::string>{
+                            "switch 2: 0% stable=8081 canary=- -> confirmed"});
 }
 
 TEST_CASE(
@@ -131,7 +131,8 @@ TEST_CASE(
                  "bgctl's state (generation 1)") != std::string::npos);
   CHECK(out.find("taking over with generation 2") != std::string::npos);
   REQUIRE(Promote(&w.ctx, &w.state, false, &err) == kExitOk);
-  CHECK(w.Switches()[1] == "switch 3: 100% stable=8081 canary=8082 -> confirmed");
+  CHECK(w.Switches()[1] ==
+        "switch 3: 100% stable=8081 canary=8082 -> confirmed");
 }
 
 TEST_CASE(
@@ -184,9 +185,8 @@ TEST_CASE(
   CHECK_FALSE(w.Saved().traffic_unknown);
 }
 
-TEST_CASE(
-    "a first deploy whose split nginx may have taken keeps its canary",
-    "[lua_rollout]") {
+TEST_CASE("a first deploy whose split nginx may have taken keeps its canary",
+          "[lua_rollout]") {
   World w;
   w.UseFakeSwitch();
   w.traffic.outcomes = {SwitchOutcome::kUnknown};
@@ -224,9 +224,8 @@ TEST_CASE(
   REQUIRE(index < runs.size());
   const std::string token = PreviewToken(key, w.Saved().deploy_id);
   CHECK(w.processes.RunEnv(index) ==
-        std::map<std::string, std::string>{
-            {"BGCTL_PREVIEW_HEADER", "X-Canary"},
-            {"BGCTL_PREVIEW_TOKEN", token}});
+        std::map<std::string, std::string>{{"BGCTL_PREVIEW_HEADER", "X-Canary"},
+                                           {"BGCTL_PREVIEW_TOKEN", token}});
   for (const std::string& arg : runs[index].argv) CHECK(arg != token);
 }
 

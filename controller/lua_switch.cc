@@ -137,8 +137,8 @@ bool LuaSwitch::Inspect(const ControlKey& key, LoadedLuaFile* kind,
   Answer a;
   if (!Get(&a, err)) return false;
   if (a.status != 200 && a.status != 409) {
-    *err = ControlUrl() + ": answered HTTP " + std::to_string(a.status) +
-           ": " + Short(a.body);
+    *err = ControlUrl() + ": answered HTTP " + std::to_string(a.status) + ": " +
+           Short(a.body);
     return false;
   }
   uint64_t generation = 0;
@@ -153,22 +153,37 @@ bool LuaSwitch::Inspect(const ControlKey& key, LoadedLuaFile* kind,
   return true;
 }
 
+bool LuaSwitch::KeyFor(const Answer* loaded, bool create, ControlKey* key,
+                       std::string* err) {
+  const bool wants_key = loaded != nullptr && loaded->status == 200 &&
+                         loaded->protocol && loaded->control != "none";
+  if (wants_key) {
+    if (LoadControlKey(env_.fs, state_dir_, key, err)) return true;
+    *err +=
+        " (nginx's loaded upstream file carries a control key, so bgctl "
+        "never pushes without it; `bgctl rotate-key` writes a new key "
+        "and migrates nginx with one confirmed reload)";
+    return false;
+  }
+  return !create || LoadOrCreateControlKey(env_.fs, state_dir_, key, err);
+}
+
+bool LuaSwitch::CheckKey(std::string* err) {
+  Answer a;
+  std::string ignored;
+  ControlKey key;
+  const bool answered = Get(&a, &ignored);
+  return KeyFor(answered ? &a : nullptr, /*create=*/false, &key, err);
+}
+
 SwitchOutcome LuaSwitch::Prepare(const TrafficSplit& split, ControlKey* key,
                                  std::string* note, std::string* err) {
   Answer a;
   std::string get_err;
   // Unanswered: the push below fails too and says why.
-  const bool answered = Get(&a, &get_err) && (a.status == 200 ||
-                                             a.status == 409);
-  const bool wants_key = answered && a.status == 200 && a.protocol &&
-                         a.control != "none";
-  if (wants_key && !LoadControlKey(env_.fs, state_dir_, key, err)) {
-    *err += " (nginx's loaded upstream file carries a control key, so bgctl "
-            "never pushes without it; `bgctl rotate-key` writes a new key "
-            "and migrates nginx with one confirmed reload)";
-    return SwitchOutcome::kRejected;
-  }
-  if (!wants_key && !LoadOrCreateControlKey(env_.fs, state_dir_, key, err))
+  const bool answered =
+      Get(&a, &get_err) && (a.status == 200 || a.status == 409);
+  if (!KeyFor(answered ? &a : nullptr, /*create=*/true, key, err))
     return SwitchOutcome::kRejected;
   if (!answered) return SwitchOutcome::kConfirmed;
   LoadedLuaFile kind = Classify(a, *key);
@@ -223,8 +238,8 @@ SwitchOutcome LuaSwitch::Install(const TrafficSplit& split,
   bool had_previous = env_.fs->Exists(path);
   if (had_previous && !env_.fs->ReadFile(path, &previous, err))
     return SwitchOutcome::kRejected;
-  std::string text = RenderLuaUpstream(cfg_.upstream_name, split, cfg_.lua,
-                                       key, allowed_, cfg_.upstream_keepalive);
+  std::string text = RenderLuaUpstream(cfg_.upstream_name, split, cfg_.lua, key,
+                                       allowed_, cfg_.upstream_keepalive);
   if (!env_.fs->WriteFileAtomic(path, text, err))
     return SwitchOutcome::kRejected;
   Failpoint("upstream-written");
@@ -237,8 +252,8 @@ SwitchOutcome LuaSwitch::Install(const TrafficSplit& split,
   PostFailure failure = PostFailure::kNoAnswer;
   std::string push_err;
   const bool answered =
-      post_->Post(c.control_host, c.control_port, c.control_path, line,
-                  headers, timeout_ms_, &pushed, &failure, &push_err);
+      post_->Post(c.control_host, c.control_port, c.control_path, line, headers,
+                  timeout_ms_, &pushed, &failure, &push_err);
   Failpoint("split-pushed");
   std::string served, read_err;
   const bool read = ReadServed(&served, &read_err);
@@ -257,12 +272,12 @@ SwitchOutcome LuaSwitch::Install(const TrafficSplit& split,
   // The push failed: the file nginx loads next must not name a split
   // nginx may never have taken. A refusal (or a 5xx while nginx answers
   // another split) and a refused connection leave what nginx served.
-  *err = answered ? "nginx refused the split: HTTP " +
-                        std::to_string(pushed.status) + ": " +
-                        Short(pushed.body)
-                  : "nginx lua push failed: " + push_err;
-  const bool not_taken = answered ? pushed.status < 500 || read
-                                  : failure == PostFailure::kNotSent;
+  *err = answered
+             ? "nginx refused the split: HTTP " +
+                   std::to_string(pushed.status) + ": " + Short(pushed.body)
+             : "nginx lua push failed: " + push_err;
+  const bool not_taken =
+      answered ? pushed.status < 500 || read : failure == PostFailure::kNotSent;
   if (!RestoreUpstreamFile(env_.fs, path, had_previous, previous, err))
     return SwitchOutcome::kUnknown;
   return not_taken ? SwitchOutcome::kRejected : SwitchOutcome::kUnknown;
@@ -291,8 +306,8 @@ bool LuaSwitch::ReadServed(std::string* line, std::string* err) {
   Answer a;
   if (!Get(&a, err)) return false;
   if (a.status != 200) {
-    *err = ControlUrl() + ": answered HTTP " + std::to_string(a.status) +
-           ": " + Short(a.body);
+    *err = ControlUrl() + ": answered HTTP " + std::to_string(a.status) + ": " +
+           Short(a.body);
     return false;
   }
   *line = a.body;

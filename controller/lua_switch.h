@@ -92,6 +92,11 @@ class LuaSwitch : public TrafficSwitch {
   // or 409.
   bool Inspect(const ControlKey& key, LoadedLuaFile* kind, std::string* err);
 
+  // False with *err (as Apply's step 2 says it) when nginx's loaded file
+  // carries a control key and bgctl's cannot be read: what `deploy`
+  // checks before it starts anything. True when nginx does not answer.
+  bool CheckKey(std::string* err);
+
   // The time limit of each push and read-back (default 2000 ms).
   void set_timeout_ms(int64_t ms) { timeout_ms_ = ms; }
   // The reload switch a migration reloads through (its timings).
@@ -101,8 +106,8 @@ class LuaSwitch : public TrafficSwitch {
   // One answer of the control location's GET.
   struct Answer {
     int status = 0;
-    std::string body;     // trimmed
-    std::string control;  // X-Bgctl-File-Control: a hash or "none"
+    std::string body;        // trimmed
+    std::string control;     // X-Bgctl-File-Control: a hash or "none"
     std::string generation;  // X-Bgctl-File-Generation
     bool protocol = false;   // X-Bgctl-Protocol present
   };
@@ -113,6 +118,12 @@ class LuaSwitch : public TrafficSwitch {
   // One GET: true with the served line ("none" before any split) when it
   // answered 200; otherwise *err says what it got.
   bool ReadServed(std::string* line, std::string* err);
+  // The key to push with, given what nginx loaded (`loaded`, null when
+  // the control location did not answer): LoadControlKey when the loaded
+  // file carries a key (its error says so), otherwise (with `create`)
+  // LoadOrCreateControlKey; without `create` nothing is read then.
+  bool KeyFor(const Answer* loaded, bool create, ControlKey* key,
+              std::string* err);
   // Steps 2-3 of Apply: *key ready to push with; kConfirmed to go on.
   SwitchOutcome Prepare(const TrafficSplit& split, ControlKey* key,
                         std::string* note, std::string* err);

@@ -10,6 +10,7 @@
 #include "controller/control_key.h"
 #include "controller/fake_env.h"
 #include "controller/lua_upstream.h"
+#include "controller/rollout_harness.h"
 #include "controller/text.h"
 #include "controller/upstream_file.h"
 
@@ -46,22 +47,12 @@ std::string ControlLineOf(const std::string& text) {
 // a push is answered from `push_answers` (200 with the line pushed unless
 // scripted).
 Config MakeConfig() {
-  Config cfg;
-  cfg.path = "/srv/demo/bgctl.yaml";
-  cfg.dir = "/srv/demo";
+  Config cfg = rollout_testing::TestConfig("/srv/demo");
   cfg.state_dir = kStateDir;
-  cfg.blue_port = 8081;
-  cfg.green_port = 8082;
   NginxConfig& n = cfg.nginx;
   n.switch_kind = SwitchKind::kLua;
   n.upstream_file = kUpstreamFile;
   n.upstream_name = "demo_backend";
-  n.test_command = {"nginx", "-t"};
-  n.reload_command = {"nginx", "-s", "reload"};
-  n.probe_url = "http://127.0.0.1:8080/__bgctl/generation";
-  n.probe_host = "127.0.0.1";
-  n.probe_port = 8080;
-  n.probe_path = "/__bgctl/generation";
   n.lua.control_url = "http://127.0.0.1:8080/__bgctl/split";
   n.lua.control_host = "127.0.0.1";
   n.lua.control_port = 8080;
@@ -157,8 +148,8 @@ const char kTenPercentLine[] =
     "preview=;pvh=;sticky=";
 
 std::string TenPercentFile(const Harness& h) {
-  return RenderLuaUpstream("demo_backend", TenPercent(), h.cfg.nginx.lua,
-                           h.key, ServiceEndpoints(h.cfg));
+  return RenderLuaUpstream("demo_backend", TenPercent(), h.cfg.nginx.lua, h.key,
+                           ServiceEndpoints(h.cfg));
 }
 
 TEST_CASE(
@@ -289,7 +280,8 @@ TEST_CASE("a push lost on the way but served is confirmed by the read-back",
 TEST_CASE("a read-back naming another generation is unknown", "[lua_switch]") {
   Harness h;
   h.push_answers.push_back({true, 200, kTenPercentLine});
-  h.served = "gen=6;w=0;id=;stable=127.0.0.1:8081;canary=;preview=;pvh=;sticky=";
+  h.served =
+      "gen=6;w=0;id=;stable=127.0.0.1:8081;canary=;preview=;pvh=;sticky=";
   SwitchResult r = h.Make().Apply(TenPercent());
   CHECK(r.outcome == SwitchOutcome::kUnknown);
   CHECK(r.error ==
@@ -402,8 +394,7 @@ TEST_CASE(
         "migrated with one confirmed reload (generation 7, 0 ms), keeping "
         "the servers it had");
   // The push came after the reload, with the new key.
-  CHECK(h.Methods() ==
-        std::vector<std::string>{"GET", "GET", "POST", "GET"});
+  CHECK(h.Methods() == std::vector<std::string>{"GET", "GET", "POST", "GET"});
   CHECK(h.LastPost().headers.at("X-Bgctl-Key") == made.key);
   CHECK(h.fs.Contents(kUpstreamFile) ==
         RenderLuaUpstream("demo_backend", TenPercent(), h.cfg.nginx.lua, made,
@@ -468,8 +459,9 @@ TEST_CASE(
     "file's generation",
     "[lua_switch]") {
   Harness h;
-  h.served = "gen=18446744073709551615;w=100;id=x;stable=;canary=127.0.0.1:"
-             "8082;preview=;pvh=;sticky=";
+  h.served =
+      "gen=18446744073709551615;w=100;id=x;stable=;canary=127.0.0.1:"
+      "8082;preview=;pvh=;sticky=";
   LuaSwitch sw = h.Make();
   uint64_t floor = 0;
   std::string err;
@@ -550,10 +542,11 @@ TEST_CASE(
   expected.insert(
       expected.find(open) + open.size(),
       "    balancer_by_lua_block { require(\"bgctl\").balance() }\n");
-  expected += "map $host $bgctl_split {\n    default \"" +
-              std::string(kTenPercentLine) +
-              "\";\n}\nmap $host $bgctl_control {\n    default \"key=" +
-              Sha1Hex(kKey) + ";allow=127.0.0.1:8081,[::1]:8082\";\n}\n";
+  expected +=
+      "map $host $bgctl_split {\n    default \"" +
+      std::string(kTenPercentLine) +
+      "\";\n}\nmap $host $bgctl_control {\n    default \"key=" + Sha1Hex(kKey) +
+      ";allow=127.0.0.1:8081,[::1]:8082\";\n}\n";
   CHECK(text == expected);
   UpstreamFileContents parsed;
   std::string err;

@@ -29,8 +29,7 @@ std::string WithBalancer(const std::string& text,
 }
 
 std::string Map(const std::string& variable, const std::string& value) {
-  return "map $host $" + variable + " {\n    default \"" + value +
-         "\";\n}\n";
+  return "map $host $" + variable + " {\n    default \"" + value + "\";\n}\n";
 }
 
 std::string SplitMap(const std::string& line) {

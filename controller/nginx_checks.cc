@@ -69,6 +69,19 @@ int ListenPort(const NginxDirective& listen) {
   return ParseListen(listen, &l) ? l.port : 0;
 }
 
+// True when `d` is a server block that listens on `port` (a server with
+// no `listen` listens on 80).
+bool ListensOn(const NginxDirective& d, int port) {
+  if (d.name != "server") return false;
+  bool listens = false, any_listen = false;
+  for (const NginxDirective& l : d.children) {
+    if (l.name != "listen") continue;
+    any_listen = true;
+    listens |= ListenPort(l) == port;
+  }
+  return listens || (port == 80 && !any_listen);
+}
+
 // The location (or `if`) block a proxy_pass sits in, else its server.
 const NginxDirective* Holder(const ProxyLocation& p) {
   for (auto it = p.levels.rbegin(); it != p.levels.rend(); ++it)
@@ -123,14 +136,7 @@ void CheckProbe(const Conf& c) {
   const NginxDirective* first = nullptr;
   if (c.http) {
     for (const NginxDirective& s : c.http->children) {
-      if (s.name != "server") continue;
-      bool listens = false, any_listen = false;
-      for (const NginxDirective& l : s.children) {
-        if (l.name != "listen") continue;
-        any_listen = true;
-        listens |= ListenPort(l) == n.probe_port;
-      }
-      if (!listens && !(n.probe_port == 80 && !any_listen)) continue;
+      if (!ListensOn(s, n.probe_port)) continue;
       if (!first) first = &s;
       for (const NginxDirective& l : s.children)
         if (IsProbeLocation(l, n.probe_path)) return;
@@ -302,14 +308,7 @@ void CheckControlLocation(const Conf& c) {
   bool found = false;
   if (c.http)
     for (const NginxDirective& s : c.http->children) {
-      if (s.name != "server") continue;
-      bool listens = false, any_listen = false;
-      for (const NginxDirective& l : s.children) {
-        if (l.name != "listen") continue;
-        any_listen = true;
-        listens |= ListenPort(l) == lua.control_port;
-      }
-      if (!listens && !(lua.control_port == 80 && !any_listen)) continue;
+      if (!ListensOn(s, lua.control_port)) continue;
       for (const NginxDirective& l : s.children) {
         if (l.name != "location" || l.args.empty() ||
             l.args.back() != lua.control_path)
@@ -323,9 +322,10 @@ void CheckControlLocation(const Conf& c) {
   if (found) return;
   c.Add(c.HttpWhere(),
         "nginx.switch is lua but no server listening on port " +
-            std::to_string(lua.control_port) + " has the control location "
-            "of nginx.lua.control_url " + lua.control_url +
-            " (\"location = " + lua.control_path +
+            std::to_string(lua.control_port) +
+            " has the control location "
+            "of nginx.lua.control_url " +
+            lua.control_url + " (\"location = " + lua.control_path +
             " { allow 127.0.0.1; deny all; content_by_lua_block { "
             "require(\"bgctl\").control() } }\")");
 }

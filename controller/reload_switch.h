@@ -105,8 +105,8 @@ class ReloadSwitch : public TrafficSwitch {
   // Apply() with the upstream file's text given: `text` must set
   // $bgctl_generation to `generation` (the lua switch's migration installs
   // its own file this way).
-  bool ApplyText(const std::string& text, uint64_t generation,
-                 std::string* err, int64_t* elapsed_ms = nullptr);
+  bool ApplyText(const std::string& text, uint64_t generation, std::string* err,
+                 int64_t* elapsed_ms = nullptr);
   // The outcome of the last Apply (kUnknown before any).
   SwitchOutcome last_outcome() const { return last_outcome_; }
 

@@ -29,11 +29,12 @@ ExitCode RotateKey(RolloutContext* ctx, State* state, std::string* err) {
   }
   if (SwitchTraffic(ctx, state, state->canary_weight, err) !=
       SwitchOutcome::kConfirmed)
-    return Refuse(ctx, kExitFailed,
-                  "the new key is written but nginx does not have it yet: " +
-                      *err + " (the next command that moves traffic tries "
-                             "again)",
-                  err);
+    return Refuse(
+        ctx, kExitFailed,
+        "the new key is written but nginx does not have it yet: " + *err +
+            " (the next command that moves traffic tries "
+            "again)",
+        err);
   return kExitOk;
 }
 

@@ -17,8 +17,8 @@ namespace bgctl {
 // weight): the lua switch finds nginx's loaded file carries the old key's
 // hash, migrates it with one confirmed reload keeping its servers, and
 // pushes with the new key. Without a stable version nothing is switched:
-// the next command that moves traffic does it. kExitUsage on the reload switch; kExitFailed
-// (reported) when the key cannot be written or the switch is not
+// the next command that moves traffic does it. kExitUsage on the reload switch;
+// kExitFailed (reported) when the key cannot be written or the switch is not
 // confirmed (the next command that moves traffic migrates again).
 ExitCode RotateKey(RolloutContext* ctx, State* state, std::string* err);
 

@@ -65,7 +65,8 @@ bool ReserveGeneration(RolloutContext* ctx, State* state, TrafficSplit* split,
             ", ahead of bgctl's state (generation " +
             std::to_string(state->generation) +
             "): a restored state, or a split left by an older bgctl; taking "
-            "over with generation " + std::to_string(next),
+            "over with generation " +
+            std::to_string(next),
         {{"served_generation", served}, {"generation", next}});
   }
   state->generation = next;

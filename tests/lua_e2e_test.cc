@@ -29,12 +29,6 @@ using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
 
-#define REQUIRE_LUA()                                         \
-  do {                                                        \
-    std::string why_;                                         \
-    if (!NginxFixture::LuaAvailable(&why_)) BGCTL_SKIP(why_); \
-  } while (false)
-
 ServiceOptions LuaOptions(const std::string& steps) {
   ServiceOptions o;
   o.nginx_switch = "lua";

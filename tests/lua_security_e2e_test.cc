@@ -6,7 +6,9 @@
 // another user where this test does not run as root).
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -27,12 +29,6 @@
 using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
-
-#define REQUIRE_LUA()                                         \
-  do {                                                        \
-    std::string why_;                                         \
-    if (!NginxFixture::LuaAvailable(&why_)) BGCTL_SKIP(why_); \
-  } while (false)
 
 ServiceOptions LuaOptions(const std::string& steps = "[{weight: 100}]",
                           const std::string& lua = "") {
@@ -136,6 +132,21 @@ std::vector<std::string> Times(int n, const std::string& what) {
   return std::vector<std::string>(n, what);
 }
 
+// Reloads the service's nginx; true once none of its old workers is left
+// (they answer with the previous file until they exit).
+bool Reload(Service& svc) {
+  const std::vector<pid_t> old = svc.nginx().WorkerPids();
+  if (RunCommand(svc.nginx().reload_command(), 20000).exit_code != 0)
+    return false;
+  return WaitFor(
+      [&] {
+        for (pid_t p : svc.nginx().WorkerPids())
+          if (std::find(old.begin(), old.end(), p) != old.end()) return false;
+        return true;
+      },
+      10000);
+}
+
 int Count(const std::string& text, const std::string& what) {
   int n = 0;
   for (size_t at = 0; (at = text.find(what, at)) != std::string::npos; ++at)
@@ -154,9 +165,9 @@ TEST_CASE(
   Service svc;
   RequireStartWithV1(&svc, LuaOptions());
   HttpBackend evil("EVIL");
-  const std::string steal = "gen=999999999;w=100;id=x;stable=;canary=127.0.0.1:" +
-                            std::to_string(evil.port()) +
-                            ";preview=;sticky=";
+  const std::string steal =
+      "gen=999999999;w=100;id=x;stable=;canary=127.0.0.1:" +
+      std::to_string(evil.port()) + ";preview=;sticky=";
   const std::string top =
       "gen=18446744073709551615;w=100;id=x;stable=;canary=127.0.0.1:" +
       std::to_string(evil.port()) + ";preview=;pvh=;sticky=";
@@ -164,8 +175,8 @@ TEST_CASE(
   CHECK(CurlPost(ControlUrl(svc), steal, {}, true) == "401");
   CHECK(CurlPost(ControlUrl(svc), top, {}, true) == "401");
   CHECK(CurlPost(ControlUrl(svc), top,
-                 {"-H", "X-Bgctl-Key: " + std::string(64, '0')}, true) ==
-        "403");
+                 {"-H", "X-Bgctl-Key: " + std::string(64, '0')},
+                 true) == "403");
   CHECK(CurlPost(ControlUrl(svc), top, {"-H", "X-Bgctl-Takeover: 1"}, true) ==
         "401");
   // nobody cannot read the key.
@@ -202,7 +213,7 @@ TEST_CASE(
            std::to_string(evil.port()) + ";preview=;pvh=;sticky=";
   };
   // An older bgctl.lua kept pushes under "split": never read now.
-  REQUIRE(Fetch(svc.port(), "/") .status == 200);
+  REQUIRE(Fetch(svc.port(), "/").status == 200);
   REQUIRE(CurlPost(forge + "split", steal("18446744073709551615")) == "200");
   CHECK(Versions(svc.port(), 10) == Times(10, "v1"));
 
@@ -223,8 +234,8 @@ TEST_CASE(
       "gen=9007199254740992;w=0;id=;stable=127.0.0.1:" +
       std::to_string(svc.green()) + ";canary=;preview=;pvh=;sticky=";
   REQUIRE(CurlPost(forge + slot, stable_v2) == "200");
-  const std::string next = Replaced(stable_v2, "9007199254740992",
-                                    "9007199254740993");
+  const std::string next =
+      Replaced(stable_v2, "9007199254740992", "9007199254740993");
   CHECK(CurlPost(ControlUrl(svc), next, {"-H", "X-Bgctl-Key: " + KeyOf(svc)}) ==
         "200");
   CHECK(Fetch(svc.port(), "/__bgctl/split").body == next + "\n");
@@ -310,12 +321,12 @@ TEST_CASE(
           "svc", {{legacy.port(), 100}}, 3,
           bgctl::ControlKeyOf(std::string(64, 'e')),
           {{"127.0.0.1", svc.blue()}, {"127.0.0.1", svc.green()}})));
-  REQUIRE(RunCommand(svc.nginx().reload_command(), 20000).exit_code == 0);
-  REQUIRE(WaitFor([&] { return Fetch(svc.port(), "/").body == "LEGACY"; },
-                  5000));
+  REQUIRE(Reload(svc));
+  REQUIRE(Fetch(svc.port(), "/").body == "LEGACY");
   const std::string warning = "bgctl: no lua_shared_dict bgctl";
   CHECK(Versions(svc.port(), 4) == Times(4, "LEGACY"));
-  const int logged = Count(ReadWholeFile(svc.nginx().error_log_path()), warning);
+  const int logged =
+      Count(ReadWholeFile(svc.nginx().error_log_path()), warning);
   CHECK(logged >= 1);
   CHECK(logged <= 4);  // once a worker: 2 before the reload, 2 after
   CHECK(Versions(svc.port(), 20) == Times(20, "LEGACY"));
@@ -348,11 +359,11 @@ TEST_CASE(
   REQUIRE(svc.Start(LuaOptions(), &err));
   HttpBackend legacy("LEGACY");
   // As `bgctl init` writes it: today's backend keeps serving.
-  const std::string before = bgctl::RenderUpstream("svc", {{legacy.port(), 100}}, 1);
+  const std::string before =
+      bgctl::RenderUpstream("svc", {{legacy.port(), 100}}, 1);
   REQUIRE(WriteWholeFile(svc.nginx().upstream_file(), before));
-  REQUIRE(RunCommand(svc.nginx().reload_command(), 20000).exit_code == 0);
-  REQUIRE(WaitFor([&] { return Fetch(svc.port(), "/").body == "LEGACY"; },
-                  5000));
+  REQUIRE(Reload(svc));
+  REQUIRE(Fetch(svc.port(), "/").body == "LEGACY");
   svc.nginx().Stop();
   CommandResult d = svc.Bgctl({"deploy", "--version", "v1"});
   INFO(d.out << d.err);
@@ -419,6 +430,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "a lost control key stops a deploy before it starts anything, and "
     "rotate-key gives nginx a new key with one confirmed reload; the old "
     "key moves nothing",
     "[lua_security_e2e]") {
@@ -426,14 +438,25 @@ TEST_CASE(
   Service svc;
   RequireStartWithV1(&svc, LuaOptions());
   const std::string old_key = KeyOf(svc);
+  const std::string path = svc.dir() + "/state/control.key";
+  REQUIRE(std::rename(path.c_str(), (path + ".lost").c_str()) == 0);
+  CommandResult lost = svc.Bgctl({"deploy", "--version", "v2"});
+  INFO(lost.out << lost.err);
+  CHECK(lost.exit_code == 1);
+  CHECK(lost.err.find("control key " + path + ": cannot read " + path +
+                      ": No such file or directory (nginx's loaded upstream "
+                      "file carries a control key") != std::string::npos);
+  CHECK(svc.BackendPids(svc.green()).empty());
+  CHECK(Versions(svc.port(), 5) == Times(5, "v1"));
+
   CommandResult r = svc.Bgctl({"rotate-key"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("carries another control key") != std::string::npos);
   CHECK(KeyOf(svc) != old_key);
-  const std::string line = "gen=999;w=0;id=;stable=127.0.0.1:" +
-                           std::to_string(svc.blue()) +
-                           ";canary=;preview=;pvh=;sticky=";
+  const std::string line =
+      "gen=999;w=0;id=;stable=127.0.0.1:" + std::to_string(svc.blue()) +
+      ";canary=;preview=;pvh=;sticky=";
   CHECK(CurlPost(ControlUrl(svc), line, {"-H", "X-Bgctl-Key: " + old_key}) ==
         "403");
   CHECK(svc.Bgctl({"deploy", "--version", "v2"}).exit_code == 0);

@@ -247,7 +247,8 @@ TEST_CASE(
             "/usr/lib/nginx/modules/ngx_http_lua_module.so;\" at the top of " +
             conf_path + ")\nbgctl: " + at(good, "http {") +
             "nginx.switch is lua but the http block has no "
-            "\"lua_shared_dict bgctl 1m;\"\nbgctl: " + at(good, "http {") +
+            "\"lua_shared_dict bgctl 1m;\"\nbgctl: " +
+            at(good, "http {") +
             "nginx.switch is lua but no server listening on port " +
             std::to_string(svc.port()) +
             " has the control location of nginx.lua.control_url "

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "tests/support/e2e.h"
+#include "tests/support/nginx_fixture.h"
+#include "tests/support/skip.h"
 
 namespace bgctl::testing {
 
@@ -22,5 +24,14 @@ inline void RequireStartWithV1(Service* svc,
 }
 
 }  // namespace bgctl::testing
+
+// In a TEST_CASE body: skips it, saying why, where nginx's Lua module is
+// not installed (NginxFixture::LuaAvailable).
+#define REQUIRE_LUA()                                         \
+  do {                                                        \
+    std::string why_;                                         \
+    if (!::bgctl::testing::NginxFixture::LuaAvailable(&why_)) \
+      BGCTL_SKIP(why_);                                       \
+  } while (false)
 
 #endif  // BGCTL_TESTS_SUPPORT_REQUIRE_H_
