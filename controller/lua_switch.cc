@@ -118,7 +118,17 @@ bool LuaSwitch::Get(Answer* answer, std::string* err) {
   answer->control = HeaderOf(response, "x-bgctl-file-control");
   answer->generation = HeaderOf(response, "x-bgctl-file-generation");
   answer->protocol = !HeaderOf(response, "x-bgctl-protocol").empty();
+  last_ = *answer;
+  last_at_ms_ = env_.clock->NowMs();
   return true;
+}
+
+bool LuaSwitch::GetRecent(Answer* answer, std::string* err) {
+  if (last_at_ms_ >= 0 && env_.clock->NowMs() - last_at_ms_ <= kReuseMs) {
+    *answer = last_;
+    return true;
+  }
+  return Get(answer, err);
 }
 
 LoadedLuaFile LuaSwitch::Classify(const Answer& a,
@@ -182,7 +192,7 @@ SwitchOutcome LuaSwitch::Prepare(const TrafficSplit& split, ControlKey* key,
   std::string get_err;
   // Unanswered: the push below fails too and says why.
   const bool answered =
-      Get(&a, &get_err) && (a.status == 200 || a.status == 409);
+      GetRecent(&a, &get_err) && (a.status == 200 || a.status == 409);
   if (!KeyFor(answered ? &a : nullptr, /*create=*/true, key, err))
     return SwitchOutcome::kRejected;
   if (!answered) return SwitchOutcome::kConfirmed;
@@ -212,6 +222,7 @@ SwitchOutcome LuaSwitch::Migrate(const TrafficSplit& split,
            : RenderLuaUpstream(cfg_.upstream_name, split, cfg_.lua, key,
                                allowed_, cfg_.upstream_keepalive);
   int64_t ms = 0;
+  last_at_ms_ = -1;  // nginx loads another file
   if (!reload_.ApplyText(text, split.generation, err, &ms)) {
     *err = "migrating nginx's upstream file to the lua switch: " + *err;
     return reload_.last_outcome();

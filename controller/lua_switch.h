@@ -48,7 +48,9 @@ class LuaSwitch : public TrafficSwitch {
   bool PinsRequests() const override { return true; }
   // Makes nginx serve `split` (generation split.generation):
   //  1. checks it (CheckLuaSplit): kRejected before anything is written;
-  //  2. asks the control location what nginx loaded (Inspect) and takes
+  //  2. asks the control location what nginx loaded (Inspect; the answer
+  //     of a GET made up to 1 s before, such as ServedGeneration's, is
+  //     used again) and takes
   //     the control key: LoadControlKey when the loaded file carries one
   //     (missing or unreadable: kRejected with an error naming the file;
   //     never a push without it), LoadOrCreateControlKey otherwise;
@@ -113,6 +115,10 @@ class LuaSwitch : public TrafficSwitch {
   };
   // One GET of the control URL. False with *err when it got no answer.
   bool Get(Answer* answer, std::string* err);
+  // The answer of a GET made at most kReuseMs ago (SwitchTraffic asks
+  // ServedGeneration just before Apply: one GET fewer per step), else Get.
+  // What nginx loaded changes only with a reload.
+  bool GetRecent(Answer* answer, std::string* err);
   // The kind of loaded file `a` describes (status 200 or 409) for `key`.
   LoadedLuaFile Classify(const Answer& a, const ControlKey& key) const;
   // One GET: true with the served line ("none" before any split) when it
@@ -148,6 +154,9 @@ class LuaSwitch : public TrafficSwitch {
   HttpPoster* post_;
   ReloadSwitch reload_;
   int64_t timeout_ms_ = 2000;
+  static constexpr int64_t kReuseMs = 1000;
+  Answer last_;              // the last GET's answer
+  int64_t last_at_ms_ = -1;  // when (-1: none, or a migration since)
 };
 
 }  // namespace bgctl
