@@ -198,7 +198,7 @@ TEST_CASE(
 
 TEST_CASE(
     "a forged generation in the shared dict is taken over by the next "
-    "command; one left under an older version's key is never served",
+    "command, and one left under an older version's key is never served",
     "[lua_security_e2e]") {
   REQUIRE_LUA();
   ServiceOptions o = LuaOptions();
@@ -350,7 +350,7 @@ TEST_CASE(
 
 TEST_CASE(
     "a first deploy whose push reaches no nginx puts back the file that "
-    "served before and stops its canary; nginx started again serves the "
+    "served before and stops its canary, and nginx started again serves the "
     "old backend",
     "[lua_security_e2e]") {
   REQUIRE_LUA();
@@ -365,6 +365,14 @@ TEST_CASE(
   REQUIRE(Reload(svc));
   REQUIRE(Fetch(svc.port(), "/").body == "LEGACY");
   svc.nginx().Stop();
+  // validate tries the control URL (here probe_url's host and port).
+  CommandResult v = svc.Bgctl({"validate"});
+  CHECK(v.exit_code == 2);
+  CHECK(v.err.find(svc.config_path() +
+                   ":9: nginx.probe_url: nginx lua "
+                   "control " +
+                   ControlUrl(svc) + ": GET " + ControlUrl(svc) +
+                   ": Connection refused") != std::string::npos);
   CommandResult d = svc.Bgctl({"deploy", "--version", "v1"});
   INFO(d.out << d.err);
   CHECK(d.exit_code == 1);
@@ -431,8 +439,8 @@ TEST_CASE(
 
 TEST_CASE(
     "a lost control key stops a deploy before it starts anything, and "
-    "rotate-key gives nginx a new key with one confirmed reload; the old "
-    "key moves nothing",
+    "rotate-key gives nginx a new key with one confirmed reload, after "
+    "which the old key moves nothing",
     "[lua_security_e2e]") {
   REQUIRE_LUA();
   Service svc;
