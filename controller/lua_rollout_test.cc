@@ -82,6 +82,8 @@ TEST_CASE(
   CHECK(s.traffic_unknown);
   CHECK(err.find("the split naming only green was not confirmed") !=
         std::string::npos);
+  CHECK(w.err.str().find("bgctl: the split naming only green was not "
+                         "confirmed") != std::string::npos);
 }
 
 TEST_CASE(

@@ -485,6 +485,7 @@ class Rollout {
                (state_->previous_slot.empty() ? std::string("nothing")
                                               : state_->previous_slot) +
                " keeps running until a switch is confirmed");
+      ctx_->out->Error(reason_);
       Finish();
       return RolloutPhase::kDone;
     }
