@@ -385,15 +385,16 @@ TEST_CASE(
 
 TEST_CASE(
     "a service moves from the reload switch to lua with one confirmed "
-    "reload that keeps its servers, under keep-alive load, and no request "
-    "fails",
+    "reload that keeps its servers: under keep-alive load no request gets "
+    "an error answer, that reload resets at most one idle connection a "
+    "client, and nothing fails after it",
     "[lua_security_e2e]") {
   REQUIRE_LUA();
   Service svc;
   RequireStartWithV1(
       &svc, LuaOptions("[{weight: 10, pause: 1s}, {weight: 50, pause: 1s}, "
                        "{weight: 100}]"));
-  // v1 runs on the reload switch (its file has no balancer, no split).
+  // v1b runs on the reload switch (its file has no balancer, no split).
   ServiceOptions reload = LuaOptions();
   reload.nginx_switch = "reload";
   const std::string reload_yaml = svc.WriteConfig("reload.yaml", reload);
@@ -414,14 +415,18 @@ TEST_CASE(
   const int reloads = Count(ReadWholeFile(error_log), hup);
   LoadOptions lo = SteadyLoad(svc.port(), 200);
   lo.keep_alive_share = 1.0;
-  LoadGenerator load(lo);
-  load.Start();
+  LoadGenerator migrating(lo);
+  migrating.Start();
   SleepMs(300);
   CommandResult d = svc.Bgctl({"deploy", "--version", "v2"});
+  LoadReport during = migrating.Stop();
+  LoadGenerator after(lo);
+  after.Start();
   CommandResult d3 = svc.Bgctl({"deploy", "--version", "v3"});
   SleepMs(300);
-  LoadReport report = load.Stop();
-  INFO(d.out << d.err << d3.out << d3.err << Failures(report));
+  LoadReport then = after.Stop();
+  INFO(d.out << d.err << d3.out << d3.err << Failures(during)
+             << Failures(then));
   CHECK(d.exit_code == 0);
   CHECK(d3.exit_code == 0);
   CHECK(d.out.find("was not written for the lua switch (no $bgctl_split: "
@@ -430,10 +435,18 @@ TEST_CASE(
   CHECK(d.out.find("keeping the servers it had") != std::string::npos);
   CHECK(d3.out.find("migrated") == std::string::npos);
   CHECK(Count(ReadWholeFile(error_log), hup) == reloads + 1);
-  CHECK(report.sent > 300);
-  CHECK(report.errors == 0);
-  CHECK(report.non2xx == 0);
-  CHECK(report.per_version["v2"] > 0);
+  // The migration's reload: nginx 1.22's old workers close idle keep-alive
+  // connections (PITFALLS), at most one request a client; no error answer.
+  CHECK(during.sent > 300);
+  CHECK(during.non2xx == 0);
+  CHECK(during.refused == 0);
+  CHECK(during.mid_request <= lo.threads);
+  CHECK(during.per_version["v1b"] > 0);
+  CHECK(during.per_version["v2"] > 0);
+  // From then on the lua switch never reloads: nothing fails.
+  CHECK(then.sent > 300);
+  CHECK(then.errors == 0);
+  CHECK(then.non2xx == 0);
   CHECK(Versions(svc.port(), 5) == Times(5, "v3"));
 }
 
