@@ -132,9 +132,13 @@ std::vector<std::string> Times(int n, const std::string& what) {
   return std::vector<std::string>(n, what);
 }
 
-// Reloads the service's nginx; true once none of its old workers is left
-// (they answer with the previous file until they exit).
-bool Reload(Service& svc) {
+// Reloads the service's nginx into an upstream file of `generation`; true
+// once none of its old workers is left (they answer with the previous file
+// until they exit) and the probe answers `generation`.
+bool Reload(Service& svc, uint64_t generation) {
+  // nginx writes its pid file before it forks its workers.
+  if (!WaitFor([&] { return svc.nginx().WorkerPids().size() == 2; }, 5000))
+    return false;
   const std::vector<pid_t> old = svc.nginx().WorkerPids();
   if (RunCommand(svc.nginx().reload_command(), 20000).exit_code != 0)
     return false;
@@ -142,7 +146,7 @@ bool Reload(Service& svc) {
       [&] {
         for (pid_t p : svc.nginx().WorkerPids())
           if (std::find(old.begin(), old.end(), p) != old.end()) return false;
-        return true;
+        return WrongGenerations(svc.port(), generation, 5) == 0;
       },
       10000);
 }
@@ -321,7 +325,7 @@ TEST_CASE(
           "svc", {{legacy.port(), 100}}, 3,
           bgctl::ControlKeyOf(std::string(64, 'e')),
           {{"127.0.0.1", svc.blue()}, {"127.0.0.1", svc.green()}})));
-  REQUIRE(Reload(svc));
+  REQUIRE(Reload(svc, 3));
   REQUIRE(Fetch(svc.port(), "/").body == "LEGACY");
   const std::string warning = "bgctl: no lua_shared_dict bgctl";
   CHECK(Versions(svc.port(), 4) == Times(4, "LEGACY"));
@@ -362,7 +366,7 @@ TEST_CASE(
   const std::string before =
       bgctl::RenderUpstream("svc", {{legacy.port(), 100}}, 1);
   REQUIRE(WriteWholeFile(svc.nginx().upstream_file(), before));
-  REQUIRE(Reload(svc));
+  REQUIRE(Reload(svc, 1));
   REQUIRE(Fetch(svc.port(), "/").body == "LEGACY");
   svc.nginx().Stop();
   // validate tries the control URL (here probe_url's host and port).
