@@ -97,8 +97,11 @@ int Run(int rounds, int seconds, int connections) {
   split.generation = 1;
   split.rollout_id = "bench";
   LuaSwitchConfig lua;
+  // The file's split is served (no push), so any key does.
+  const ControlKey key = ControlKeyOf(std::string(64, 'b'));
   const std::string plain = RenderUpstream(kName, ServersFor(split), 1);
-  const std::string balanced = RenderLuaUpstream(kName, split, lua);
+  const std::string balanced = RenderLuaUpstream(
+      kName, split, lua, key, {split.stable[0], split.canary[0]});
   std::vector<double> ratios;
   std::printf("%-6s %12s %12s %8s\n", "round", "plain req/s", "lua req/s",
               "lua/plain");

@@ -9,11 +9,13 @@
 
 #include "controller/adoption.h"
 #include "controller/analysis_file.h"
+#include "controller/control_key.h"
 #include "controller/duration.h"
 #include "controller/exit_codes.h"
 #include "controller/history.h"
 #include "controller/judge.h"
 #include "controller/lock.h"
+#include "controller/lua_switch.h"
 #include "controller/metrics.h"
 #include "controller/names.h"
 #include "controller/nginx_checks.h"
@@ -22,6 +24,7 @@
 #include "controller/recovery.h"
 #include "controller/reload_switch.h"
 #include "controller/rollout.h"
+#include "controller/rotate_key.h"
 #include "controller/slot_runner.h"
 #include "controller/state.h"
 #include "controller/steps.h"
@@ -164,6 +167,34 @@ int RunTransition(const CommandLine& cl, Op op) {
   return code;
 }
 
+bool LiveNginxProblems(Session* s, bool lua_only,
+                       std::vector<std::string>* problems, int* code,
+                       std::string* err,
+                       std::vector<std::string>* warnings = nullptr);
+
+// On the lua switch a deploy starts only when bgctl has the control key
+// nginx's loaded file wants (kExitFailed naming the file otherwise) and the
+// live configuration has what the switch needs (validate's lua checks;
+// kExitUsage with validate's messages otherwise); nothing is started before.
+// When `nginx -T` cannot tell, the switch's own answers decide later.
+ExitCode CheckLuaBeforeDeploy(Session* s, std::string* err) {
+  if (s->config.nginx.switch_kind != SwitchKind::kLua) return kExitOk;
+  LuaSwitch sw(s->config, s->env, RealHttpPoster());
+  if (!sw.CheckKey(err)) return Refuse(&s->ctx, kExitFailed, *err, err);
+  std::vector<std::string> problems;
+  int code = 0;
+  std::string ignored;
+  if (!LiveNginxProblems(s, /*lua_only=*/true, &problems, &code, &ignored) ||
+      problems.empty())
+    return kExitOk;
+  for (size_t i = 0; i + 1 < problems.size(); ++i) s->out->Error(problems[i]);
+  return Refuse(&s->ctx, kExitUsage,
+                problems.back() +
+                    " (deploy refused: `bgctl validate` "
+                    "lists what the lua switch needs)",
+                err);
+}
+
 int CmdDeploy(const CommandLine& cl) {
   std::string err;
   if (!ValidateVersion(cl.version, &err)) {
@@ -175,6 +206,7 @@ int CmdDeploy(const CommandLine& cl) {
     if (cl.steps_given &&
         !ParseStepsFlag(cl.steps, s->config.rollout, &steps, e))
       return Refuse(&s->ctx, kExitUsage, "--steps: " + *e, e);
+    if (ExitCode code = CheckLuaBeforeDeploy(s, e)) return code;
     // The first deploy takes the traffic of what served before bgctl
     // (adoption.h): it says what became of it.
     const std::vector<UpstreamServer> before =
@@ -187,6 +219,12 @@ int CmdDeploy(const CommandLine& cl) {
       s->out->Event("adopted", notice, fields);
     }
     return code;
+  });
+}
+
+int CmdRotateKey(const CommandLine& cl) {
+  return RunTransition(cl, [&](Session* s, std::string* err) {
+    return RotateKey(&s->ctx, &s->state, err);
   });
 }
 
@@ -359,34 +397,90 @@ std::string ValidationConf(const std::string& dir, const Config& cfg) {
          cfg.nginx.upstream_name + "; } }\n}\n";
 }
 
+// Runs `nginx -T` (derived from test_command) and the checks of
+// nginx_checks.h on what it prints (only the lua switch's with
+// `lua_only`). False with *code and *err when nginx -T cannot tell:
+// kExitUsage when test_command has no -t, kExitFailed when it fails.
+bool LiveNginxProblems(Session* s, bool lua_only,
+                       std::vector<std::string>* problems, int* code,
+                       std::string* err, std::vector<std::string>* warnings) {
+  const Config& cfg = s->config;
+  *code = kExitUsage;
+  if (DumpCommand(cfg.nginx.test_command).empty()) {
+    *err = cfg.path +
+           ": nginx.test_command: has no -t, so validate cannot derive "
+           "`nginx -T` from it to check the live configuration";
+    return false;
+  }
+  *code = kExitFailed;
+  std::vector<NginxFile> files;
+  if (!DumpNginxConf(s->env.processes, cfg.nginx.test_command, cfg.dir, &files,
+                     err)) {
+    *err = "cannot check the live nginx configuration: " + *err;
+    return false;
+  }
+  const bool ok =
+      lua_only ? CheckLuaNginxConf(files, cfg.nginx, problems, err)
+               : CheckNginxConf(files, cfg.nginx,
+                                NginxPrefixOf(cfg.nginx.test_command, cfg.dir),
+                                problems, err, warnings);
+  if (!ok) *err = "cannot read the live nginx configuration: " + *err;
+  return ok;
+}
+
 // Checks what bgctl needs in the configuration nginx runs (`nginx -T`,
 // nginx_checks.h): 0, or the exit code after reporting every problem
 // (kExitUsage) or that nginx -T could not run (kExitFailed).
 int CheckLiveNginx(Session* s) {
-  const Config& cfg = s->config;
-  std::string err;
-  if (DumpCommand(cfg.nginx.test_command).empty())
-    return Fail(s->out.get(), kExitUsage,
-                cfg.path +
-                    ": nginx.test_command: has no -t, so validate cannot "
-                    "derive `nginx -T` from it to check the live "
-                    "configuration");
-  std::vector<NginxFile> files;
-  if (!DumpNginxConf(s->env.processes, cfg.nginx.test_command, cfg.dir, &files,
-                     &err))
-    return Fail(s->out.get(), kExitFailed,
-                "cannot check the live nginx configuration: " + err);
   std::vector<std::string> problems, warnings;
-  if (!CheckNginxConf(files, cfg.nginx,
-                      NginxPrefixOf(cfg.nginx.test_command, cfg.dir), &problems,
-                      &err, &warnings))
-    return Fail(s->out.get(), kExitFailed,
-                "cannot read the live nginx configuration: " + err);
+  int code = 0;
+  std::string err;
+  if (!LiveNginxProblems(s, /*lua_only=*/false, &problems, &code, &err,
+                         &warnings))
+    return Fail(s->out.get(), code, err);
   for (const std::string& w : warnings)
     s->out->Event("warning", "warning: " + w);
   if (problems.empty()) return 0;
   for (size_t i = 0; i + 1 < problems.size(); ++i) s->out->Error(problems[i]);
   return Fail(s->out.get(), kExitUsage, problems.back());
+}
+
+// On the lua switch: the control location answers as bgctl.lua's, and
+// says whether nginx's loaded upstream file is the one the switch needs
+// (when not, the next command that moves traffic migrates it: said here).
+// 0, or the exit code after reporting: kExitUsage when control_url does
+// not answer or answers as something else, kExitFailed when nginx's loaded
+// file carries a control key and bgctl's cannot be read.
+int CheckLuaControl(Session* s) {
+  const Config& cfg = s->config;
+  if (cfg.nginx.switch_kind != SwitchKind::kLua) return 0;
+  ControlKey key;
+  std::string key_err, err;
+  const bool have_key =
+      LoadControlKey(s->env.fs, cfg.state_dir, &key, &key_err);
+  LuaSwitch sw(cfg, s->env, RealHttpPoster());
+  LoadedLuaFile kind;
+  if (!sw.Inspect(key, &kind, &err))
+    return Fail(s->out.get(), kExitUsage,
+                cfg.nginx.lua.control_url_where + ": " + err +
+                    " (nginx must run with the control location: "
+                    "nginx/README.md, \"The lua switch\")");
+  if (kind == LoadedLuaFile::kReady) return 0;
+  if (!have_key && kind == LoadedLuaFile::kOtherControl)
+    return Fail(s->out.get(), kExitFailed,
+                key_err +
+                    " (nginx's loaded upstream file carries a control key; "
+                    "`bgctl rotate-key` writes a new key and migrates nginx "
+                    "with one confirmed reload)");
+  s->out->Notice(
+      "migrate",
+      std::string("nginx's loaded upstream file ") + LoadedLuaFileText(kind) +
+          ": the next command that moves traffic (deploy, set-weight, "
+          "abort, promote, rollback, rotate-key) first migrates it with one "
+          "confirmed reload, keeping the servers " +
+          cfg.nginx.upstream_file + " names",
+      {{"loaded_file", LoadedLuaFileText(kind)}});
+  return 0;
 }
 
 // Checks the config, renders the upstream file for both slots into a
@@ -431,6 +525,7 @@ int CmdValidate(const CommandLine& cl) {
                     " does not exist (node_exporter's "
                     "--collector.textfile.directory)");
   if (int code = CheckLiveNginx(&s)) return code;
+  if (int code = CheckLuaControl(&s)) return code;
   s.out->Event("analysis",
                DescribeJudge(cfg.rollout.analysis, cfg.rollout.steps));
   s.out->Event("valid", cl.config_path +
@@ -467,6 +562,10 @@ const std::vector<CommandInfo>& CommandTable() {
        "for an existing nginx: write bgctl.yaml and nginx snippets, print "
        "the lines to add",
        CmdInit, false},
+      {"rotate-key",
+       "lua switch: a new control key, given to nginx with one confirmed "
+       "reload",
+       CmdRotateKey, false},
       {"retire-previous", "internal: stop the instance kept by keep_previous",
        CmdRetirePrevious, true},
   };

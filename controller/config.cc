@@ -74,8 +74,25 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "::1" || host == "[::1]";
 }
 
+// Why `url` cannot be the control location's URL, "" when it can: it
+// reaches an HTTP request line as it is, so nothing but characters of a
+// plain URL and a port of digits is taken.
+std::string ControlUrlProblem(const std::string& url) {
+  for (char ch : url) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c <= ' ' || c == 0x7f || ch == '#' || ch == '?')
+      return "must not hold spaces, control characters (CR, LF), '#' or '?'";
+  }
+  size_t colon = url.find(':', 7), slash = url.find('/', 7);
+  if (colon != std::string::npos && slash != std::string::npos && colon < slash)
+    for (size_t i = colon + 1; i < slash; ++i)
+      if (url[i] < '0' || url[i] > '9') return "the port must be digits only";
+  return "";
+}
+
 // nginx.lua (only with nginx.switch: lua).
-bool ParseLua(YamlParser* p, const YamlSection& nginx, NginxConfig* n) {
+bool ParseLua(YamlParser* p, const YamlSection& nginx,
+              const std::string& config_path, NginxConfig* n) {
   const YamlField* field = nginx.Find("lua");
   if (field && n->switch_kind != SwitchKind::kLua)
     return p->Fail(LineOf(field->key, nginx.line), nginx.Key("lua"),
@@ -91,16 +108,27 @@ bool ParseLua(YamlParser* p, const YamlSection& nginx, NginxConfig* n) {
       !p->String(s, "preview_header", false, &c.preview_header) ||
       !p->String(s, "sticky_cookie", false, &c.sticky_cookie))
     return false;
+  const YamlField* url = s.Find("control_url");
+  const int url_line = url ? p->ValueLine(*url)
+                           : LineOf(nginx.Find("probe_url")->key, nginx.line);
+  c.control_url_where = config_path + ":" + std::to_string(url_line) + ": " +
+                        (url ? s.Key("control_url") : nginx.Key("probe_url"));
   auto fail = [&](const char* key, const std::string& problem) {
     const YamlField* f = s.Find(key);
     return f ? p->Fail(p->ValueLine(*f), s.Key(key), problem)
-             : p->Fail(LineOf(nginx.Find("probe_url")->key, nginx.line),
-                       nginx.Key("probe_url"), problem);
+             : p->Fail(url_line, nginx.Key("probe_url"), problem);
   };
+  const std::string problem = ControlUrlProblem(c.control_url);
+  if (!problem.empty()) return fail("control_url", "bad URL: " + problem);
   if (!SplitUrl(c.control_url, &c.control_host, &c.control_port,
                 &c.control_path))
     return fail("control_url", "bad URL \"" + c.control_url +
                                    "\": expected http://HOST:PORT/PATH");
+  if (c.control_path != "/__bgctl/split")
+    return fail("control_url",
+                "bad URL \"" + c.control_url + "\": the path must be " +
+                    "/__bgctl/split, the control location's (got " +
+                    c.control_path + ")");
   if (!IsLoopbackHost(c.control_host))
     return fail("control_url",
                 "host \"" + c.control_host +
@@ -128,7 +156,8 @@ bool ParseSignal(const std::string& name, int* sig) {
   return true;
 }
 
-bool ParseNginx(YamlParser* p, const YamlSection& top, NginxConfig* n) {
+bool ParseNginx(YamlParser* p, const YamlSection& top,
+                const std::string& config_path, NginxConfig* n) {
   YamlSection s;
   if (!p->Sub(
           top, "nginx", true,
@@ -158,7 +187,7 @@ bool ParseNginx(YamlParser* p, const YamlSection& top, NginxConfig* n) {
     return p->Fail(
         p->ValueLine(*s.Find("probe_url")), s.Key("probe_url"),
         "bad URL \"" + n->probe_url + "\": expected http://HOST:PORT/PATH");
-  return ParseLua(p, s, n);
+  return ParseLua(p, s, config_path, n);
 }
 
 bool ParseSlots(YamlParser* p, const YamlSection& top, Config* c) {
@@ -479,7 +508,7 @@ bool ParseTop(YamlParser* p, const YAML::Node& root, Config* c) {
                    "invalid service name \"" + c->service +
                        "\": use 1-64 characters of A-Z a-z 0-9 . _ -");
   if (!p->String(top, "state_dir", false, &state_dir) ||
-      !ParseNginx(p, top, &c->nginx) || !ParseSlots(p, top, c) ||
+      !ParseNginx(p, top, c->path, &c->nginx) || !ParseSlots(p, top, c) ||
       !ParseBackend(p, top, &c->backend) ||
       !ParseRollout(p, top, &c->rollout) || !ParseHooks(p, top, &c->hooks) ||
       !ParseMetrics(p, top, c->dir, &c->metrics))

@@ -18,15 +18,20 @@ enum class SwitchKind { kReload, kLua };
 // nginx.lua: the lua switch's keys (only with nginx.switch: lua).
 struct LuaSwitchConfig {
   // The loopback-only location that takes pushed splits (GET: the split
-  // served now). Default: probe_url's host and port, path /__bgctl/split.
+  // served now). Default: probe_url's host and port, path /__bgctl/split
+  // (the only path allowed: the control location's).
   std::string control_url;
   // control_url split up by LoadConfig.
   std::string control_host;
   int control_port = 0;
   std::string control_path;
-  // The request header that pins a request to the canary ("always") or to
-  // stable ("never") whatever the weight; "" (`preview_header: none`): off.
-  std::string preview_header = "X-Canary";
+  // Where control_url is set, for messages: "FILE:LINE: nginx.lua.control_url"
+  // (nginx.probe_url's line when it is the default).
+  std::string control_url_where;
+  // The request header that pins a request to stable ("never") or, carrying
+  // the rollout's preview token (control_key.h), to the canary, whatever
+  // the weight; "" (unset, or `preview_header: none`): off.
+  std::string preview_header;
   // The cookie that keeps a user the canary served on it for the rest of
   // the rollout (its value is the rollout's id); "": off.
   std::string sticky_cookie;

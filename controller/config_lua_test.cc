@@ -39,8 +39,8 @@ std::string ErrorOf(const std::string& lua, const std::string& head = kHead) {
 }
 
 TEST_CASE(
-    "the lua switch defaults to a control URL beside the probe and "
-    "the X-Canary header, no sticky cookie",
+    "the lua switch defaults to a control URL beside the probe, no preview "
+    "header and no sticky cookie",
     "[config]") {
   Config c;
   std::string err;
@@ -50,8 +50,9 @@ TEST_CASE(
   CHECK(c.nginx.lua.control_host == "127.0.0.1");
   CHECK(c.nginx.lua.control_port == 8080);
   CHECK(c.nginx.lua.control_path == "/__bgctl/split");
-  CHECK(c.nginx.lua.preview_header == "X-Canary");
+  CHECK(c.nginx.lua.preview_header.empty());
   CHECK(c.nginx.lua.sticky_cookie.empty());
+  CHECK(c.nginx.lua.control_url_where == "bgctl.yaml:9: nginx.probe_url");
 }
 
 TEST_CASE("nginx.lua keys are read", "[config]") {
@@ -59,13 +60,15 @@ TEST_CASE("nginx.lua keys are read", "[config]") {
   std::string err;
   REQUIRE(
       Parse("  lua:\n"
-            "    control_url: http://127.0.0.2:9000/bgctl/push\n"
+            "    control_url: http://127.0.0.2:9000/__bgctl/split\n"
             "    preview_header: X-Try-Canary\n"
             "    sticky_cookie: demo_canary\n",
             &c, &err));
   CHECK(c.nginx.lua.control_host == "127.0.0.2");
   CHECK(c.nginx.lua.control_port == 9000);
-  CHECK(c.nginx.lua.control_path == "/bgctl/push");
+  CHECK(c.nginx.lua.control_path == "/__bgctl/split");
+  CHECK(c.nginx.lua.control_url_where ==
+        "bgctl.yaml:11: nginx.lua.control_url");
   CHECK(c.nginx.lua.preview_header == "X-Try-Canary");
   CHECK(c.nginx.lua.sticky_cookie == "demo_canary");
   REQUIRE(Parse("  lua: {preview_header: none}\n", &c, &err));
@@ -83,6 +86,30 @@ TEST_CASE("a control URL off loopback is refused with its file, line and key",
                 "    control_url: https://127.0.0.1/x\n") ==
         "bgctl.yaml:11: nginx.lua.control_url: bad URL "
         "\"https://127.0.0.1/x\": expected http://HOST:PORT/PATH");
+}
+
+TEST_CASE(
+    "a control URL with CR or LF, a space, '#', '+' in the port or another "
+    "path is refused with its file, line and key",
+    "[config]") {
+  const std::string bad = "bgctl.yaml:11: nginx.lua.control_url: bad URL: ";
+  const std::string chars =
+      "must not hold spaces, control characters (CR, LF), '#' or '?'";
+  for (const char* url :
+       {"\"http://127.0.0.1:8080/__bgctl/split\\r\\nX-Injected: 1\"",
+        "\"http://127.0.0.1:8080/__bgctl/split\\n\"",
+        "\"http://127.0.0.1:8080/__bgctl/split HTTP/1.0\"",
+        "\"http://127.0.0.1:8080/__bgctl/split#x\""}) {
+    INFO(url);
+    CHECK(ErrorOf(std::string("  lua:\n    control_url: ") + url + "\n") ==
+          bad + chars);
+  }
+  CHECK(ErrorOf("  lua:\n    control_url: http://127.0.0.1:+8080/__bgctl/"
+                "split\n") == bad + "the port must be digits only");
+  CHECK(ErrorOf("  lua:\n    control_url: http://127.0.0.1:8080/x\n") ==
+        "bgctl.yaml:11: nginx.lua.control_url: bad URL "
+        "\"http://127.0.0.1:8080/x\": the path must be /__bgctl/split, the "
+        "control location's (got /x)");
 }
 
 TEST_CASE("a probe URL off loopback is refused as the default control URL",

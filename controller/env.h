@@ -130,11 +130,18 @@ class ProcessRunner {
     (void)max_output;
     return Run(argv, workdir, timeout_ms, out, err);
   }
+  // Run() with `env` added to bgctl's environment (a hook's secrets, which
+  // must never be on an argv that `ps` shows).
+  virtual bool RunWithEnv(const std::vector<std::string>& argv,
+                          const std::map<std::string, std::string>& env,
+                          const std::string& workdir, int64_t timeout_ms,
+                          RunResult* out, std::string* err) = 0;
 };
 
 struct HttpResponse {
   int status = 0;
   std::string body;
+  std::map<std::string, std::string> headers;  // names in lower case
 };
 
 class HttpProbe {

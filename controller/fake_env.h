@@ -333,6 +333,20 @@ class FakeProcessRunner : public ProcessRunner {
     }
     return out;
   }
+  bool RunWithEnv(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env,
+                  const std::string& workdir, int64_t timeout_ms,
+                  RunResult* out, std::string* err) override {
+    run_envs_[runs_.size()] = env;
+    return Run(argv, workdir, timeout_ms, out, err);
+  }
+  // The environment RunWithEnv added to run number `index` (empty for
+  // Run).
+  std::map<std::string, std::string> RunEnv(size_t index) const {
+    auto it = run_envs_.find(index);
+    return it == run_envs_.end() ? std::map<std::string, std::string>()
+                                 : it->second;
+  }
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,
            int64_t timeout_ms, RunResult* out, std::string* err) override {
     return RunWithInput(argv, workdir, "", timeout_ms, out, err);
@@ -434,6 +448,7 @@ class FakeProcessRunner : public ProcessRunner {
   std::vector<int> spawned_;
   std::vector<Signalled> signals_;
   std::vector<RunCall> runs_;
+  std::map<size_t, std::map<std::string, std::string>> run_envs_;
   std::vector<RunHandler> handlers_;
   std::map<std::string, RunResult> scripted_;
 };
@@ -453,20 +468,27 @@ class FakeHttpProbe : public HttpProbe, public HttpPoster {
     int64_t timeout_ms = 0;
     int64_t at_ms = 0;  // the clock when it was asked (0 without a clock)
     std::string method = "GET";
-    std::string body;  // of a POST
+    std::string body;                            // of a POST
+    std::map<std::string, std::string> headers;  // of a POST
   };
 
+  // An unrouted POST is refused (PostFailure::kNotSent); a handler that
+  // returns false got no answer (kNoAnswer).
   bool Post(const std::string& host, int port, const std::string& path,
-            const std::string& body, int64_t timeout_ms, HttpResponse* out,
+            const std::string& body,
+            const std::map<std::string, std::string>& headers,
+            int64_t timeout_ms, HttpResponse* out, PostFailure* failure,
             std::string* err) override {
     calls_.push_back({host, port, path, timeout_ms,
-                      clock_ ? clock_->NowMs() : 0, "POST", body});
+                      clock_ ? clock_->NowMs() : 0, "POST", body, headers});
     auto it = post_routes_.find({port, path});
     if (it == post_routes_.end()) {
+      *failure = PostFailure::kNotSent;
       *err = "POST http://" + host + ":" + std::to_string(port) + path +
              ": connection refused";
       return false;
     }
+    *failure = PostFailure::kNoAnswer;
     return it->second(body, out, err);
   }
   void RoutePost(int port, const std::string& path, PostHandler h) {
@@ -481,8 +503,14 @@ class FakeHttpProbe : public HttpProbe, public HttpPoster {
 
   bool Get(const std::string& host, int port, const std::string& path,
            int64_t timeout_ms, HttpResponse* out, std::string* err) override {
-    calls_.push_back({host, port, path, timeout_ms,
-                      clock_ ? clock_->NowMs() : 0, "GET", ""});
+    calls_.push_back({host,
+                      port,
+                      path,
+                      timeout_ms,
+                      clock_ ? clock_->NowMs() : 0,
+                      "GET",
+                      "",
+                      {}});
     auto it = routes_.find({port, path});
     bool ok = false;
     if (it == routes_.end()) {
@@ -614,8 +642,10 @@ class FakeTrafficSwitch : public TrafficSwitch {
   explicit FakeTrafficSwitch(std::vector<std::string>* journal = nullptr)
       : journal_(journal) {}
   const char* Name() const override { return "fake"; }
+  bool PinsRequests() const override { return pins; }
   SwitchResult Apply(const TrafficSplit& split) override {
     splits.push_back(split);
+    if (on_apply) on_apply(split);
     SwitchResult r;
     r.outcome = SwitchOutcome::kConfirmed;
     r.confirmed_by = "exact";
@@ -639,6 +669,13 @@ class FakeTrafficSwitch : public TrafficSwitch {
     *generation = served;
     return true;
   }
+  bool TakeoverFloor(uint64_t served_now, uint64_t* floor,
+                     std::string* err) override {
+    if (takeover_floor == 0)
+      return TrafficSwitch::TakeoverFloor(served_now, floor, err);
+    *floor = takeover_floor;
+    return true;
+  }
   static std::string Describe(const TrafficSplit& s) {
     auto ports = [](const std::vector<Endpoint>& side) {
       std::string out;
@@ -648,13 +685,19 @@ class FakeTrafficSwitch : public TrafficSwitch {
     };
     return std::to_string(s.generation) + ": " +
            std::to_string(s.canary_weight) + "% stable=" + ports(s.stable) +
-           " canary=" + ports(s.canary);
+           " canary=" + ports(s.canary) + (s.takeover ? " takeover" : "");
   }
 
   std::deque<SwitchOutcome> outcomes;  // of the next calls
   std::vector<TrafficSplit> splits;    // every call, in order
   uint64_t served = 0;
   std::string probe_error;  // non-empty: ServedGeneration fails with it
+  bool pins = false;        // PinsRequests(), as the lua switch
+  // Called by every Apply, before its outcome.
+  std::function<void(const TrafficSplit&)> on_apply;
+  // Non-zero: what TakeoverFloor answers (as the lua switch, the loaded
+  // file's generation); 0: TrafficSwitch's default.
+  uint64_t takeover_floor = 0;
 
  private:
   std::vector<std::string>* journal_;

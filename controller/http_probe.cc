@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -98,18 +99,25 @@ class RealHttpProbeImpl : public HttpProbe, public HttpPoster {
  public:
   bool Get(const std::string& host, int port, const std::string& path,
            int64_t timeout_ms, HttpResponse* out, std::string* err) override {
-    return Send("GET", host, port, path, "", timeout_ms, out, err);
+    PostFailure ignored;
+    return Send("GET", host, port, path, "", {}, timeout_ms, out, &ignored,
+                err);
   }
   bool Post(const std::string& host, int port, const std::string& path,
-            const std::string& body, int64_t timeout_ms, HttpResponse* out,
+            const std::string& body,
+            const std::map<std::string, std::string>& headers,
+            int64_t timeout_ms, HttpResponse* out, PostFailure* failure,
             std::string* err) override {
-    return Send("POST", host, port, path, body, timeout_ms, out, err);
+    return Send("POST", host, port, path, body, headers, timeout_ms, out,
+                failure, err);
   }
 
  private:
   bool Send(const std::string& method, const std::string& host, int port,
             const std::string& path, const std::string& body,
-            int64_t timeout_ms, HttpResponse* out, std::string* err) {
+            const std::map<std::string, std::string>& headers,
+            int64_t timeout_ms, HttpResponse* out, PostFailure* failure,
+            std::string* err) {
     std::string what =
         method + " http://" + host + ":" + std::to_string(port) + path + ": ";
     if (timeout_ms < 1) timeout_ms = 1;
@@ -122,10 +130,15 @@ class RealHttpProbeImpl : public HttpProbe, public HttpPoster {
       client.set_connection_timeout(sec, usec);
       client.set_read_timeout(sec, usec);
       client.set_write_timeout(sec, usec);
-      httplib::Result res = method == "POST"
-                                ? client.Post(path, body, "text/plain")
-                                : client.Get(path);
+      httplib::Headers sent(headers.begin(), headers.end());
+      httplib::Result res =
+          method == "POST" ? client.Post(path.c_str(), sent, body, "text/plain")
+                           : client.Get(path.c_str());
       if (!res) {
+        *failure = res.error() == httplib::Error::Connection ||
+                           res.error() == httplib::Error::ConnectionTimeout
+                       ? PostFailure::kNotSent
+                       : PostFailure::kNoAnswer;
         int64_t elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - start)
                               .count();
@@ -135,8 +148,15 @@ class RealHttpProbeImpl : public HttpProbe, public HttpPoster {
       }
       out->status = res->status;
       out->body = res->body;
+      out->headers.clear();
+      for (const auto& [name, value] : res->headers) {
+        std::string lower = name;
+        for (char& c : lower) c = static_cast<char>(std::tolower(c));
+        out->headers.emplace(lower, value);
+      }
       return true;
     } catch (const std::exception& e) {
+      *failure = PostFailure::kNoAnswer;
       *err = what + e.what();
       return false;
     }

@@ -1,7 +1,6 @@
 #include "controller/lua_upstream.h"
 
 #include "controller/names.h"
-#include "controller/upstream_file.h"
 
 namespace bgctl {
 
@@ -29,19 +28,45 @@ std::string WithBalancer(const std::string& text,
   return out;
 }
 
+std::string Map(const std::string& variable, const std::string& value) {
+  return "map $host $" + variable + " {\n    default \"" + value + "\";\n}\n";
+}
+
 std::string SplitMap(const std::string& line) {
-  return "map $host $bgctl_split {\n    default \"" + line + "\";\n}\n";
+  return Map("bgctl_split", line);
+}
+
+// An upstream file RenderUpstream wrote, made a lua one: the balancer
+// line, the split and the control line.
+std::string Lua(const std::string& text, const std::string& upstream_name,
+                const std::string& split_line,
+                const std::string& control_line) {
+  return WithBalancer(text, upstream_name) + SplitMap(split_line) +
+         Map("bgctl_control", control_line);
 }
 
 }  // namespace
 
-std::string LuaSplitLine(const TrafficSplit& split,
-                         const LuaSwitchConfig& lua) {
+std::vector<Endpoint> ServiceEndpoints(const Config& config) {
+  return {{"127.0.0.1", config.blue_port}, {"127.0.0.1", config.green_port}};
+}
+
+std::string LuaSplitLine(const TrafficSplit& split, const LuaSwitchConfig& lua,
+                         const ControlKey& key) {
+  const bool preview = !lua.preview_header.empty() && !split.canary.empty() &&
+                       !split.rollout_id.empty();
   return "gen=" + std::to_string(split.generation) +
          ";w=" + std::to_string(EffectiveCanaryWeight(split)) +
          ";id=" + split.rollout_id + ";stable=" + Endpoints(split.stable) +
          ";canary=" + Endpoints(split.canary) +
-         ";preview=" + lua.preview_header + ";sticky=" + lua.sticky_cookie;
+         ";preview=" + lua.preview_header + ";pvh=" +
+         (preview ? Sha1Hex(PreviewToken(key, split.rollout_id)) : "") +
+         ";sticky=" + lua.sticky_cookie;
+}
+
+std::string LuaControlLine(const ControlKey& key,
+                           const std::vector<Endpoint>& allowed) {
+  return "key=" + key.hash + ";allow=" + Endpoints(allowed);
 }
 
 bool CheckLuaSplit(const TrafficSplit& split, const LuaSwitchConfig& lua,
@@ -68,10 +93,22 @@ bool CheckLuaSplit(const TrafficSplit& split, const LuaSwitchConfig& lua,
 
 std::string RenderLuaUpstream(const std::string& upstream_name,
                               const TrafficSplit& split,
-                              const LuaSwitchConfig& lua, int keepalive) {
-  std::string text = RenderUpstream(upstream_name, ServersFor(split),
-                                    split.generation, keepalive);
-  return WithBalancer(text, upstream_name) + SplitMap(LuaSplitLine(split, lua));
+                              const LuaSwitchConfig& lua, const ControlKey& key,
+                              const std::vector<Endpoint>& allowed,
+                              int keepalive) {
+  return Lua(RenderUpstream(upstream_name, ServersFor(split), split.generation,
+                            keepalive),
+             upstream_name, LuaSplitLine(split, lua, key),
+             LuaControlLine(key, allowed));
+}
+
+std::string RenderLuaServersUpstream(const std::string& upstream_name,
+                                     const std::vector<UpstreamServer>& servers,
+                                     uint64_t generation, const ControlKey& key,
+                                     const std::vector<Endpoint>& allowed,
+                                     int keepalive) {
+  return Lua(RenderUpstream(upstream_name, servers, generation, keepalive),
+             upstream_name, "", LuaControlLine(key, allowed));
 }
 
 std::string RenderLuaPlaceholderUpstream(const std::string& upstream_name,

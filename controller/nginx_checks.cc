@@ -70,6 +70,19 @@ int ListenPort(const NginxDirective& listen) {
   return ParseListen(listen, &l) ? l.port : 0;
 }
 
+// True when `d` is a server block that listens on `port` (a server with
+// no `listen` listens on 80).
+bool ListensOn(const NginxDirective& d, int port) {
+  if (d.name != "server") return false;
+  bool listens = false, any_listen = false;
+  for (const NginxDirective& l : d.children) {
+    if (l.name != "listen") continue;
+    any_listen = true;
+    listens |= ListenPort(l) == port;
+  }
+  return listens || (port == 80 && !any_listen);
+}
+
 // The location (or `if`) block a proxy_pass sits in, else its server.
 const NginxDirective* Holder(const ProxyLocation& p) {
   for (auto it = p.levels.rbegin(); it != p.levels.rend(); ++it)
@@ -146,14 +159,7 @@ void CheckProbe(const Conf& c) {
   const NginxDirective* first = nullptr;
   if (c.http) {
     for (const NginxDirective& s : c.http->children) {
-      if (s.name != "server") continue;
-      bool listens = false, any_listen = false;
-      for (const NginxDirective& l : s.children) {
-        if (l.name != "listen") continue;
-        any_listen = true;
-        listens |= ListenPort(l) == n.probe_port;
-      }
-      if (!listens && !(n.probe_port == 80 && !any_listen)) continue;
+      if (!ListensOn(s, n.probe_port)) continue;
       if (!first) first = &s;
       for (const NginxDirective& l : s.children)
         if (IsProbeLocation(l, n.probe_path)) return;
@@ -330,6 +336,35 @@ void CheckClientKeepAlive(const Conf& c) {
   }
 }
 
+// A server on control_url's port has `location = PATH { ...
+// content_by_lua_block { require("bgctl").control() } }`.
+void CheckControlLocation(const Conf& c) {
+  const LuaSwitchConfig& lua = c.cfg.lua;
+  bool found = false;
+  if (c.http)
+    for (const NginxDirective& s : c.http->children) {
+      if (!ListensOn(s, lua.control_port)) continue;
+      for (const NginxDirective& l : s.children) {
+        if (l.name != "location" || l.args.empty() ||
+            l.args.back() != lua.control_path)
+          continue;
+        for (const NginxDirective& d : l.children)
+          found |= d.name == "content_by_lua_block" &&
+                   d.lua.find("bgctl") != std::string::npos &&
+                   d.lua.find("control()") != std::string::npos;
+      }
+    }
+  if (found) return;
+  c.Add(c.HttpWhere(),
+        "nginx.switch is lua but no server listening on port " +
+            std::to_string(lua.control_port) +
+            " has the control location "
+            "of nginx.lua.control_url " +
+            lua.control_url + " (\"location = " + lua.control_path +
+            " { allow 127.0.0.1; deny all; content_by_lua_block { "
+            "require(\"bgctl\").control() } }\")");
+}
+
 void CheckLua(const Conf& c) {
   if (c.cfg.switch_kind != SwitchKind::kLua) return;
   if (!LoadsModule(c.root, "ngx_http_lua_module.so"))
@@ -348,6 +383,7 @@ void CheckLua(const Conf& c) {
     c.Add(c.HttpWhere(),
           "nginx.switch is lua but the http block has no \"lua_shared_dict "
           "bgctl 1m;\"");
+  CheckControlLocation(c);
 }
 
 }  // namespace
@@ -413,6 +449,17 @@ std::string ClientKeepAliveWarning(
          fix +
          ", or use nginx.switch: lua (no reload; Debian: "
          "libnginx-mod-http-lua)";
+}
+
+bool CheckLuaNginxConf(const std::vector<NginxFile>& files,
+                       const NginxConfig& cfg,
+                       std::vector<std::string>* problems, std::string* err) {
+  std::vector<NginxDirective> root;
+  if (!EffectiveNginxConf(files, &root, err)) return false;
+  Conf c{cfg, "", files[0].path, root, nullptr, {}, problems, nullptr};
+  FindHttpAndProxies(&c);
+  CheckLua(c);
+  return true;
 }
 
 bool CheckNginxConf(const std::vector<NginxFile>& files, const NginxConfig& cfg,

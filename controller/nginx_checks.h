@@ -32,8 +32,10 @@ std::string NginxPrefixOf(const std::vector<std::string>& test_command,
 //   - upstream keep-alive (cfg.upstream_keepalive > 0, or a `keepalive`
 //     directive in the upstream) while a location that proxies to it lacks
 //     `proxy_http_version 1.1` or `proxy_set_header Connection ""`;
-//   - nginx.switch lua: the Lua module is not loaded, or there is no
-//     `lua_shared_dict bgctl SIZE` in the http block.
+//   - nginx.switch lua: the Lua module is not loaded, there is no
+//     `lua_shared_dict bgctl SIZE` in the http block, or no server on the
+//     control_url's port has the control location (`location = PATH {
+//     content_by_lua_block { require("bgctl").control() } }`).
 // Inherited settings (access_log, proxy_http_version, proxy_set_header) are
 // resolved as nginx does: the innermost level that has the directive wins.
 // `prefix` resolves relative access_log paths (NginxPrefixOf). False with
@@ -60,6 +62,12 @@ bool LoadsModule(const std::vector<NginxDirective>& root,
 // at FILE:LINE ...". `keepalive_timeout 0` (or 0s, 0ms) is off.
 std::string ClientKeepAliveWarning(
     const std::vector<const NginxDirective*>& levels);
+
+// Only the lua switch's checks of CheckNginxConf (nothing when the switch
+// is reload): what `deploy` requires before it starts.
+bool CheckLuaNginxConf(const std::vector<NginxFile>& files,
+                       const NginxConfig& cfg,
+                       std::vector<std::string>* problems, std::string* err);
 
 }  // namespace bgctl
 

@@ -263,11 +263,21 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "on the lua switch validate names a missing Lua module and a missing "
-    "bgctl shared dict",
+    "on the lua switch validate names a missing Lua module, a missing "
+    "bgctl shared dict and a missing control location",
     "[nginx_checks]") {
   NginxConfig cfg = Cfg();
   cfg.switch_kind = SwitchKind::kLua;
+  cfg.lua.control_url = "http://127.0.0.1:8080/__bgctl/split";
+  cfg.lua.control_host = "127.0.0.1";
+  cfg.lua.control_port = 8080;
+  cfg.lua.control_path = "/__bgctl/split";
+  const std::string no_control =
+      "/srv/app/nginx.conf:2: nginx.switch is lua but no server listening on "
+      "port 8080 has the control location of nginx.lua.control_url "
+      "http://127.0.0.1:8080/__bgctl/split (\"location = /__bgctl/split { "
+      "allow 127.0.0.1; deny all; content_by_lua_block { "
+      "require(\"bgctl\").control() } }\")\n";
   CHECK(Problems(kGood, cfg) ==
         "/srv/app/nginx.conf:1: nginx.switch is lua but nginx does not load "
         "the Lua module (add \"load_module "
@@ -275,12 +285,19 @@ TEST_CASE(
         "/usr/lib/nginx/modules/ngx_http_lua_module.so;\" at the top of "
         "/srv/app/nginx.conf)\n"
         "/srv/app/nginx.conf:2: nginx.switch is lua but the http block has no "
-        "\"lua_shared_dict bgctl 1m;\"\n");
+        "\"lua_shared_dict bgctl 1m;\"\n" +
+            no_control);
   std::string lua =
       "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
       "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n" +
-      With("    sendfile on;\n", "    lua_shared_dict bgctl 1m;\n");
+      With("    sendfile on;\n", "    lua_shared_dict bgctl 1m;\n",
+           With("        location / {\n",
+                "        location = /__bgctl/split { allow 127.0.0.1; deny "
+                "all; content_by_lua_block { require(\"bgctl\").control() } "
+                "}\n        location / {\n"));
   CHECK(Problems(lua, cfg) == "");
+  CHECK(Problems(With("/__bgctl/split", "/other", lua), cfg) ==
+        With(":2:", ":4:", no_control));
   CHECK(Problems(With("lua_shared_dict bgctl", "lua_shared_dict other", lua),
                  cfg) ==
         "/srv/app/nginx.conf:4: nginx.switch is lua but the http block has no "

@@ -424,7 +424,7 @@ class RealProcessRunnerImpl : public ProcessRunner {
 
   bool Run(const std::vector<std::string>& argv, const std::string& workdir,
            int64_t timeout_ms, RunResult* out, std::string* err) override {
-    return RunFed(argv, workdir, nullptr, timeout_ms, kMaxRunOutput, out,
+    return RunFed(argv, {}, workdir, nullptr, timeout_ms, kMaxRunOutput, out,
                   err);
   }
 
@@ -432,23 +432,34 @@ class RealProcessRunnerImpl : public ProcessRunner {
                     const std::string& workdir, const std::string& stdin_data,
                     int64_t timeout_ms, RunResult* out,
                     std::string* err) override {
-    return RunFed(argv, workdir, &stdin_data, timeout_ms, kMaxRunOutput, out,
-                  err);
+    return RunFed(argv, {}, workdir, &stdin_data, timeout_ms, kMaxRunOutput,
+                  out, err);
   }
 
   bool RunKeeping(const std::vector<std::string>& argv,
                   const std::string& workdir, int64_t timeout_ms,
                   size_t max_output, RunResult* out,
                   std::string* err) override {
-    return RunFed(argv, workdir, nullptr, timeout_ms, max_output, out, err);
+    return RunFed(argv, {}, workdir, nullptr, timeout_ms, max_output, out,
+                  err);
+  }
+
+  bool RunWithEnv(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env,
+                  const std::string& workdir, int64_t timeout_ms,
+                  RunResult* out, std::string* err) override {
+    return RunFed(argv, env, workdir, nullptr, timeout_ms, kMaxRunOutput, out,
+                  err);
   }
 
  private:
-  // Run() with stdin from /dev/null (input null) or fed with *input, keeping
-  // at most `max_output` bytes of output.
-  bool RunFed(const std::vector<std::string>& argv, const std::string& workdir,
-              const std::string* input, int64_t timeout_ms, size_t max_output,
-              RunResult* out, std::string* err) {
+  // Run() with `env` added, stdin from /dev/null (input null) or fed with
+  // *input, keeping at most `max_output` bytes of output.
+  bool RunFed(const std::vector<std::string>& argv,
+              const std::map<std::string, std::string>& env,
+              const std::string& workdir, const std::string* input,
+              int64_t timeout_ms, size_t max_output, RunResult* out,
+              std::string* err) {
     *out = RunResult();
     std::string exe;
     if (!ResolveExecutable(argv, workdir, &exe, err)) return false;
@@ -466,7 +477,7 @@ class RealProcessRunnerImpl : public ProcessRunner {
     }
     int pid = 0;
     bool ok =
-        StartChild(exe, argv, {}, workdir, false, in_fd, fds[1], &pid, err);
+        StartChild(exe, argv, env, workdir, false, in_fd, fds[1], &pid, err);
     close(in_fd);
     close(fds[1]);
     if (ok) CollectRun(pid, fds[0], &feeder, timeout_ms, max_output, out);

@@ -48,7 +48,7 @@ TEST_CASE(
         std::vector<std::string>{
             "switch 2: 10% stable=8081 canary=8082 -> confirmed",
             "switch 3: 50% stable=8081 canary=8082 -> rejected",
-            "switch 4: 0% stable=8081 canary=8082 -> confirmed"});
+            "switch 4: 0% stable=8081 canary=- -> confirmed"});
   State s = w.Saved();
   CHECK(s.phase == Phase::kRolledBack);
   CHECK(s.canary_slot == "");
@@ -83,8 +83,8 @@ TEST_CASE(
         std::vector<std::string>{
             "switch 2: 10% stable=8081 canary=8082 -> confirmed",
             "switch 3: 50% stable=8081 canary=8082 -> unknown",
-            "switch 4: 0% stable=8081 canary=8082 -> unknown",
-            "switch 5: 0% stable=8081 canary=8082 -> confirmed",
+            "switch 4: 0% stable=8081 canary=- -> unknown",
+            "switch 5: 0% stable=8081 canary=- -> confirmed",
             "switch 6: 10% stable=8081 canary=8082 -> confirmed",
             "switch 7: 50% stable=8081 canary=8082 -> confirmed",
             "switch 8: 100% stable=8081 canary=8082 -> confirmed"});

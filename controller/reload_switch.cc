@@ -58,13 +58,24 @@ ReloadSwitch::ReloadSwitch(const NginxConfig& cfg, const std::string& workdir,
 bool ReloadSwitch::Apply(const std::vector<UpstreamServer>& servers,
                          uint64_t generation, std::string* err,
                          int64_t* elapsed_ms) {
+  if (!CheckServers(servers, err)) {
+    last_outcome_ = SwitchOutcome::kRejected;
+    if (elapsed_ms != nullptr) *elapsed_ms = 0;
+    return false;
+  }
+  return ApplyText(RenderUpstream(cfg_.upstream_name, servers, generation,
+                                  cfg_.upstream_keepalive),
+                   generation, err, elapsed_ms);
+}
+
+bool ReloadSwitch::ApplyText(const std::string& text, uint64_t generation,
+                             std::string* err, int64_t* elapsed_ms) {
   int64_t start = env_.clock->NowMs();
   Watch watch;
   // Install sets kRejected or kUnknown when it fails; Confirm can only
   // leave the switch unknown.
   last_outcome_ = SwitchOutcome::kUnknown;
-  bool ok = Install(servers, generation, &watch, err) &&
-            Confirm(generation, &watch, err);
+  bool ok = Install(text, &watch, err) && Confirm(generation, &watch, err);
   if (ok) {
     last_exact_ = watch.exact;
     last_outcome_ = SwitchOutcome::kConfirmed;
@@ -89,19 +100,15 @@ bool ReloadSwitch::ServedGeneration(uint64_t* generation, std::string* err) {
   return ProbeGeneration(generation, err);
 }
 
-bool ReloadSwitch::Install(const std::vector<UpstreamServer>& servers,
-                           uint64_t generation, Watch* watch,
+bool ReloadSwitch::Install(const std::string& text, Watch* watch,
                            std::string* err) {
   last_outcome_ = SwitchOutcome::kRejected;
-  if (!CheckServers(servers, err)) return false;
   const std::string& path = cfg_.upstream_file;
   std::string previous;
   bool had_previous = env_.fs->Exists(path);
   if (had_previous && !env_.fs->ReadFile(path, &previous, err)) return false;
 
   // A failed atomic write leaves the previous file as it was.
-  std::string text = RenderUpstream(cfg_.upstream_name, servers, generation,
-                                    cfg_.upstream_keepalive);
   if (!env_.fs->WriteFileAtomic(path, text, err)) return false;
   Failpoint("upstream-written");
   if (!RunChecked(cfg_.test_command, "nginx config test", err)) {

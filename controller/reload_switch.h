@@ -102,6 +102,11 @@ class ReloadSwitch : public TrafficSwitch {
   // written. Sets *elapsed_ms (if non-null) to the time taken, success or not.
   bool Apply(const std::vector<UpstreamServer>& servers, uint64_t generation,
              std::string* err, int64_t* elapsed_ms = nullptr);
+  // Apply() with the upstream file's text given: `text` must set
+  // $bgctl_generation to `generation` (the lua switch's migration installs
+  // its own file this way).
+  bool ApplyText(const std::string& text, uint64_t generation, std::string* err,
+                 int64_t* elapsed_ms = nullptr);
   // The outcome of the last Apply (kUnknown before any).
   SwitchOutcome last_outcome() const { return last_outcome_; }
 
@@ -119,8 +124,7 @@ class ReloadSwitch : public TrafficSwitch {
   struct Watch;
 
   // Steps 1-3 of Apply; fills *watch just before the reload command.
-  bool Install(const std::vector<UpstreamServer>& servers, uint64_t generation,
-               Watch* watch, std::string* err);
+  bool Install(const std::string& text, Watch* watch, std::string* err);
   // Finds the master and the old workers holding the probe's listener.
   void WatchWorkers(Watch* watch);
   // Drops the old workers that no longer hold the listener.

@@ -278,6 +278,15 @@ class Rollout {
   RolloutPhase PreTraffic() {
     std::string err;
     if (rollback_) return RolloutPhase::kShiftTraffic;  // it served before
+    // The preview header reaches the canary only while a split names it:
+    // a 0% split first, so the hook can try it through nginx.
+    if (!cfg_.hooks.pre_traffic.empty() && ctx_->traffic->PinsRequests() &&
+        !cfg_.nginx.lua.preview_header.empty() &&
+        !state_->stable_slot.empty() &&
+        SwitchTraffic(ctx_, state_, 0, &err) != SwitchOutcome::kConfirmed) {
+      Fail(kExitFailed, "switch", err);
+      return RolloutPhase::kRollBack;
+    }
     if (!RunHook(ctx_, "pre_traffic", cfg_.hooks.pre_traffic, *state_, canary(),
                  &err)) {
       Fail(kExitRolledBack, "pre_traffic", err);
@@ -524,6 +533,21 @@ class Rollout {
                  rollback_ ? cfg_.hooks.on_rollback : cfg_.hooks.post_promote,
                  *state_, state_->stable_slot, &err))
       ctx_->out->Error(err + " (reported, not fatal)");
+    // At 100% the split still names the old stable for pinned requests
+    // (PinsRequests): the rollout ends with one that names only the new
+    // stable, before the old one drains.
+    if (ctx_->traffic->PinsRequests() &&
+        SwitchToStable(ctx_, state_, &err) != SwitchOutcome::kConfirmed) {
+      Fail(kExitFailed, "switch",
+           "the split naming only " + state_->stable_slot +
+               " was not confirmed: " + err + "; " +
+               (state_->previous_slot.empty() ? std::string("nothing")
+                                              : state_->previous_slot) +
+               " keeps running until a switch is confirmed");
+      ctx_->out->Error(reason_);
+      Finish();
+      return RolloutPhase::kDone;
+    }
     return RolloutPhase::kRetireOld;
   }
 

@@ -73,11 +73,12 @@ std::string Trim(const std::string& s) {
 }
 
 bool ParseDecimal(const std::string& text, uint64_t* value) {
-  if (text.empty() || text.size() > 19) return false;
+  if (text.empty() || text.size() > 20) return false;
   uint64_t v = 0;
   for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
+    if (c < '0' || c > '9' || __builtin_mul_overflow(v, uint64_t{10}, &v) ||
+        __builtin_add_overflow(v, static_cast<uint64_t>(c - '0'), &v))
+      return false;
   }
   *value = v;
   return true;

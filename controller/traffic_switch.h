@@ -42,6 +42,11 @@ struct TrafficSplit {
   uint64_t generation = 0;
   // Names the rollout for sticky routing (lua switch); "" when none.
   std::string rollout_id;
+  // nginx serves a generation ahead of bgctl's own state (a restored
+  // state, a split left by an older version): this split replaces it
+  // although its generation is lower (SwitchTraffic sets it; the lua
+  // switch pushes it flagged, within TakeoverFloor).
+  bool takeover = false;
 };
 
 // The weight a split really puts on the canary (canary_weight clamped by
@@ -73,6 +78,9 @@ struct SwitchResult {
   // How it was confirmed, for the event line: "exact" (nginx's processes or
   // the shared dict), "settle" (the reload switch's time fallback).
   std::string confirmed_by;
+  // What the switch did besides, for an event line ("" when nothing): the
+  // lua switch's migration of nginx's loaded upstream file.
+  std::string note;
 };
 
 class TrafficSwitch {
@@ -86,6 +94,16 @@ class TrafficSwitch {
   // The generation nginx serves now, asked over a new connection. False
   // with *err when nginx cannot be reached or answers no number.
   virtual bool ServedGeneration(uint64_t* generation, std::string* err) = 0;
+  // True when nginx may send a request to a side whatever its weight (the
+  // lua switch's preview header and sticky cookie): then a split must stop
+  // naming an instance before it stops, also at 0%.
+  virtual bool PinsRequests() const { return false; }
+  // nginx serves `served`, ahead of bgctl's state: the least generation a
+  // takeover split (TrafficSplit::takeover) must carry to be served. By
+  // default served + 1 (nginx has nothing but that number to compare
+  // with); false with *err when there is none (served is 2^64-1).
+  virtual bool TakeoverFloor(uint64_t served, uint64_t* floor,
+                             std::string* err);
 };
 
 // The switch nginx.switch names. Keeps pointers from `env`.

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "controller/control_key.h"
 #include "controller/failpoint.h"
 #include "controller/metrics.h"
 #include "controller/placeholders.h"
 #include "controller/slot_runner.h"
 #include "controller/text.h"
+#include "controller/upstream_file.h"
 
 namespace bgctl {
 
@@ -41,26 +43,55 @@ TrafficSplit SplitOf(const Config& config, const State& state,
   return split;
 }
 
-SwitchOutcome SwitchTraffic(RolloutContext* ctx, State* state,
-                            int canary_weight, std::string* err) {
-  TrafficSplit split = SplitOf(*ctx->config, *state, canary_weight);
+namespace {
+
+// The generation of the next split, reserved in *state: one above bgctl's
+// own, or, when nginx serves a generation ahead of it (a restored state, a
+// split left by an older bgctl), a takeover (said, and flagged in *split).
+bool ReserveGeneration(RolloutContext* ctx, State* state, TrafficSplit* split,
+                       std::string* err) {
+  uint64_t served = 0;
+  std::string probe_err;
+  ctx->traffic->ServedGeneration(&served, &probe_err);
+  uint64_t next = state->generation + 1;
+  if (served > state->generation) {
+    uint64_t floor = 0;
+    if (!ctx->traffic->TakeoverFloor(served, &floor, err)) return false;
+    next = std::max(next, floor);
+    split->takeover = true;
+    ctx->out->Notice(
+        "takeover",
+        "nginx serves generation " + std::to_string(served) +
+            ", ahead of bgctl's state (generation " +
+            std::to_string(state->generation) +
+            "): a restored state, or a split left by an older bgctl; taking "
+            "over with generation " +
+            std::to_string(next),
+        {{"served_generation", served}, {"generation", next}});
+  }
+  state->generation = next;
+  split->generation = next;
+  return true;
+}
+
+// Makes nginx serve `split` (SwitchTraffic's contract).
+SwitchOutcome Switch(RolloutContext* ctx, State* state, TrafficSplit split,
+                     std::string* err) {
   if (split.stable.empty() && split.canary.empty()) {
     *err = "nothing to send traffic to: no stable version and no canary";
     return SwitchOutcome::kRejected;
   }
-  canary_weight = EffectiveCanaryWeight(split);
+  const int canary_weight = EffectiveCanaryWeight(split);
   // The intent first: a generation number nginx has never seen, and the
   // split unknown until the switch says otherwise.
-  uint64_t probed = 0;
-  std::string probe_err;
-  ctx->traffic->ServedGeneration(&probed, &probe_err);
-  state->generation = std::max(state->generation, probed) + 1;
-  split.generation = state->generation;
+  if (!ReserveGeneration(ctx, state, &split, err))
+    return SwitchOutcome::kRejected;
   const bool was_unknown = state->traffic_unknown;
   state->traffic_unknown = true;
   if (!Persist(ctx, state, err)) return SwitchOutcome::kRejected;
 
   SwitchResult r = ctx->traffic->Apply(split);
+  if (!r.note.empty()) ctx->out->Event("switch_note", r.note);
   if (r.outcome == SwitchOutcome::kConfirmed) {
     state->canary_weight = canary_weight;
     state->traffic_unknown = false;
@@ -73,7 +104,7 @@ SwitchOutcome SwitchTraffic(RolloutContext* ctx, State* state,
   const SlotState& canary = state->Slot(state->canary_slot);
   const std::string weight = std::to_string(canary_weight) + "% on ";
   std::string text = "weight " + weight + "canary " + canary.version;
-  if (split.canary.empty())
+  if (state->canary_slot.empty())
     text = "traffic 100% on " + state->stable_slot;
   else if (state->owner_command == "rollback")  // the previous version back
     text = "traffic " + weight + "the previous version " + canary.version +
@@ -87,6 +118,45 @@ SwitchOutcome SwitchTraffic(RolloutContext* ctx, State* state,
                    {"switch", ctx->traffic->Name()},
                    {"switch_ms", r.elapsed_ms}});
   return SwitchOutcome::kConfirmed;
+}
+
+// With no stable side and the last switch unknown, the canary may stop
+// only when nothing can send it requests: the upstream file does not name
+// it (nginx's next start or reload) and nginx serves a generation older
+// than the switch that was not confirmed (now). Then the traffic is known
+// again: what the file holds.
+bool CanaryUnreachable(RolloutContext* ctx, State* state) {
+  const Config& cfg = *ctx->config;
+  std::string text, err;
+  UpstreamFileContents file;
+  if (ctx->env.fs->Exists(cfg.nginx.upstream_file) &&
+      (!ctx->env.fs->ReadFile(cfg.nginx.upstream_file, &text, &err) ||
+       !ParseUpstreamFile(text, cfg.nginx.upstream_name, &file, &err)))
+    return false;
+  const int port = cfg.PortOf(state->canary_slot);
+  for (const UpstreamServer& s : file.servers)
+    if (s.port == port) return false;
+  uint64_t served = 0;
+  if (!ctx->traffic->ServedGeneration(&served, &err) ||
+      served >= state->generation)
+    return false;
+  state->traffic_unknown = false;
+  return true;
+}
+
+}  // namespace
+
+SwitchOutcome SwitchTraffic(RolloutContext* ctx, State* state,
+                            int canary_weight, std::string* err) {
+  return Switch(ctx, state, SplitOf(*ctx->config, *state, canary_weight), err);
+}
+
+SwitchOutcome SwitchToStable(RolloutContext* ctx, State* state,
+                             std::string* err) {
+  TrafficSplit split = SplitOf(*ctx->config, *state, 0);
+  split.canary.clear();
+  split.rollout_id.clear();
+  return Switch(ctx, state, split, err);
 }
 
 bool StartSlot(RolloutContext* ctx, State* state, const std::string& slot,
@@ -212,15 +282,46 @@ bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
 
 bool EndRollout(RolloutContext* ctx, State* state, bool always_switch,
                 std::string* err) {
-  if (!state->stable_slot.empty() &&
-      (always_switch || state->canary_weight > 0 || state->traffic_unknown) &&
-      SwitchTraffic(ctx, state, 0, err) != SwitchOutcome::kConfirmed)
+  // A switch that pins requests may still name the canary at 0%.
+  const bool named = state->canary_weight > 0 || state->traffic_unknown ||
+                     ctx->traffic->PinsRequests();
+  if (!state->stable_slot.empty() && (always_switch || named) &&
+      SwitchToStable(ctx, state, err) != SwitchOutcome::kConfirmed)
     return false;
+  if (state->stable_slot.empty() && state->traffic_unknown &&
+      !CanaryUnreachable(ctx, state)) {
+    *err = "the last switch (generation " + std::to_string(state->generation) +
+           ") was not confirmed and there is no stable version to send "
+           "traffic to: the canary keeps running while nginx may still send "
+           "it requests";
+    return false;
+  }
   if (!StopSlot(ctx, state, state->canary_slot, err)) return false;
   state->canary_slot.clear();
   state->canary_weight = 0;
   return Persist(ctx, state, err);
 }
+
+namespace {
+
+// The lua switch's preview header and the rollout's token for a hook's
+// environment (never its argv, which `ps` shows); empty when preview is
+// off or the key cannot be read (the hook then cannot pin the canary).
+std::map<std::string, std::string> PreviewEnv(RolloutContext* ctx,
+                                              const State& state) {
+  const Config& cfg = *ctx->config;
+  const std::string& header = cfg.nginx.lua.preview_header;
+  ControlKey key;
+  std::string ignored;
+  if (cfg.nginx.switch_kind != SwitchKind::kLua || header.empty() ||
+      state.deploy_id.empty() ||
+      !LoadControlKey(ctx->env.fs, cfg.state_dir, &key, &ignored))
+    return {};
+  return {{"BGCTL_PREVIEW_HEADER", header},
+          {"BGCTL_PREVIEW_TOKEN", PreviewToken(key, state.deploy_id)}};
+}
+
+}  // namespace
 
 bool RunHook(RolloutContext* ctx, const std::string& name,
              const std::vector<std::string>& argv, const State& state,
@@ -235,8 +336,8 @@ bool RunHook(RolloutContext* ctx, const std::string& name,
                               {"preview_url", "http://127.0.0.1:" + port}});
   RunResult result;
   int64_t start = ctx->env.clock->NowMs();
-  if (!ctx->env.processes->Run(filled, cfg.dir, cfg.hooks.timeout_ms, &result,
-                               err)) {
+  if (!ctx->env.processes->RunWithEnv(filled, PreviewEnv(ctx, state), cfg.dir,
+                                      cfg.hooks.timeout_ms, &result, err)) {
     *err = name + " hook: " + *err;
     return false;
   }

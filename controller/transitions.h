@@ -58,7 +58,10 @@ bool Persist(RolloutContext* ctx, State* state, std::string* err);
 // only, 100: canary only) and the rest on state->stable_slot, through the
 // traffic switch. The intent is saved first: a new generation number (never
 // one nginx may have seen) and traffic_unknown, so a crash in the middle of
-// the switch leaves a state that says so. Then:
+// the switch leaves a state that says so. When nginx serves a generation
+// ahead of the state's, the command says so ("takeover") and the split
+// takes over (TrafficSplit::takeover, TrafficSwitch::TakeoverFloor). What
+// the switch notes besides (a migration) is an event. Then:
 //   kConfirmed  canary_weight = the new weight, traffic_unknown cleared;
 //   kRejected   nginx still serves what it served before: traffic_unknown
 //               as it was before the call, weight unchanged;
@@ -67,6 +70,13 @@ bool Persist(RolloutContext* ctx, State* state, std::string* err);
 // makes even a confirmed switch return kUnknown).
 SwitchOutcome SwitchTraffic(RolloutContext* ctx, State* state,
                             int canary_weight, std::string* err);
+
+// All traffic on stable with a split that no longer names the canary: the
+// rollout ends (its canary is about to stop, or was promoted), so requests
+// pinned by the lua switch's preview header or sticky cookie reach only
+// live instances. Otherwise as SwitchTraffic(ctx, state, 0, err).
+SwitchOutcome SwitchToStable(RolloutContext* ctx, State* state,
+                             std::string* err);
 
 // The split `state` asks for with `canary_weight` on the canary.
 TrafficSplit SplitOf(const Config& config, const State& state,
@@ -101,12 +111,16 @@ bool MarkInterrupted(RolloutContext* ctx, State* state, std::string* err);
 bool StopSlot(RolloutContext* ctx, State* state, const std::string& slot,
               std::string* err);
 
-// Ends the rollout in `state`: all traffic to stable (confirmed; unless
-// `always_switch`, skipped when the state knows the canary has none), then the
-// canary drained, stopped and forgotten (canary_slot cleared, weight 0).
-// Without a stable version only the canary is stopped. False with *err when the
-// switch was not confirmed: then the canary keeps running (nginx may still send
-// it requests) and the state says so.
+// Ends the rollout in `state`: all traffic to stable with a split that no
+// longer names the canary (SwitchToStable, confirmed; unless
+// `always_switch`, skipped when the state knows the canary has no traffic
+// and the switch pins no requests), then the canary drained, stopped and
+// forgotten (canary_slot cleared, weight 0). Without a stable version only
+// the canary is stopped, and only when the traffic is known, or the
+// upstream file does not name it and nginx serves an older generation than
+// the switch that was not confirmed. False with *err when the switch was
+// not confirmed or the traffic stays unknown: then the canary keeps running
+// (nginx may still send it requests) and the state says so.
 bool EndRollout(RolloutContext* ctx, State* state, bool always_switch,
                 std::string* err);
 

@@ -7,7 +7,8 @@
 # --switch lua (nginx.switch: lua) renders nginx/nginx-lua.conf.template
 # instead (the Lua module, client keep-alive on), copies nginx/lua/ to
 # PREFIX/lua, and its placeholder upstream also carries the balancer and an
-# empty $bgctl_split.
+# empty $bgctl_split (no control key: bgctl's first switch migrates it with
+# one confirmed reload).
 #
 # Creates PREFIX/logs and PREFIX/tmp, renders PREFIX/nginx.conf from
 # nginx/nginx.conf.template, copies nginx/bgctl_log_format.conf, and, only if
@@ -15,6 +16,8 @@
 # (generation 0, its one server 127.0.0.1:INITIAL_PORT marked `down`) so that
 # nginx can start before the first deploy; until then the service answers 502.
 # After that bgctl owns upstream.conf and this script never touches it.
+# The placeholder is for a new nginx that nothing served before: on a live
+# site keep the upstream file that serves today (nginx/README.md).
 # The placeholder's text is exactly what RenderPlaceholderUpstream() in
 # controller/upstream_file.cc renders (tests/nginx_e2e_test.cc checks it).
 set -euo pipefail

@@ -29,12 +29,6 @@ using namespace bgctl::testing;  // NOLINT: test helpers
 
 namespace {
 
-#define REQUIRE_LUA()                                         \
-  do {                                                        \
-    std::string why_;                                         \
-    if (!NginxFixture::LuaAvailable(&why_)) BGCTL_SKIP(why_); \
-  } while (false)
-
 ServiceOptions LuaOptions(const std::string& steps) {
   ServiceOptions o;
   o.nginx_switch = "lua";
@@ -117,14 +111,22 @@ std::string VersionWith(int port, const httplib::Headers& headers,
   return VersionOf(res->body);
 }
 
-// The lua switch's config for a fixture's nginx (as LoadConfig would).
-bgctl::NginxConfig LuaConfigOf(const NginxFixture& nginx) {
-  bgctl::NginxConfig cfg = nginx.MakeConfig("svc");
-  cfg.switch_kind = bgctl::SwitchKind::kLua;
-  cfg.lua.control_url = nginx.control_url();
-  cfg.lua.control_host = "127.0.0.1";
-  cfg.lua.control_port = nginx.port();
-  cfg.lua.control_path = "/__bgctl/split";
+// The lua switch's config for a fixture's nginx (as LoadConfig would), its
+// slots on `blue` and `green`, its state (the control key) in `state_dir`.
+bgctl::Config LuaConfigOf(const NginxFixture& nginx, int blue, int green,
+                          const std::string& state_dir) {
+  bgctl::Config cfg;
+  cfg.nginx = nginx.MakeConfig("svc");
+  cfg.dir = nginx.prefix();
+  cfg.state_dir = state_dir;
+  cfg.blue_port = blue;
+  cfg.green_port = green;
+  bgctl::NginxConfig& n = cfg.nginx;
+  n.switch_kind = bgctl::SwitchKind::kLua;
+  n.lua.control_url = nginx.control_url();
+  n.lua.control_host = "127.0.0.1";
+  n.lua.control_port = nginx.port();
+  n.lua.control_path = "/__bgctl/split";
   return cfg;
 }
 
@@ -169,8 +171,10 @@ TEST_CASE(
   // The script wrote exactly the text the controller renders.
   CHECK(ReadWholeFile(nginx.upstream_file()) ==
         bgctl::RenderLuaPlaceholderUpstream("svc", placeholder_port));
-  bgctl::LuaSwitch sw(LuaConfigOf(nginx), bgctl::RealEnv(),
-                      bgctl::RealHttpPoster());
+  TempDir state;
+  bgctl::LuaSwitch sw(
+      LuaConfigOf(nginx, placeholder_port, PickFreePort(), state.path()),
+      bgctl::RealEnv(), bgctl::RealHttpPoster());
   uint64_t served = 99;
   REQUIRE(sw.ServedGeneration(&served, &err));
   CHECK(served == 0);
@@ -209,8 +213,10 @@ TEST_CASE(
       nginx.Start("svc", good.port(), &err, /*lua_switch=*/true);
   INFO(err);
   REQUIRE(started);
-  bgctl::LuaSwitch sw(LuaConfigOf(nginx), bgctl::RealEnv(),
-                      bgctl::RealHttpPoster());
+  TempDir state;
+  bgctl::LuaSwitch sw(
+      LuaConfigOf(nginx, failing.port(), good.port(), state.path()),
+      bgctl::RealEnv(), bgctl::RealHttpPoster());
   bgctl::TrafficSplit split;
   split.stable = {{"127.0.0.1", failing.port()}};
   split.canary = {{"127.0.0.1", good.port()}};
@@ -339,28 +345,6 @@ TEST_CASE(
   INFO(p.out << p.err);
   CHECK(p.exit_code == 0);
   for (int i = 0; i < 10; ++i) CHECK(VersionOf(svc.Get("/")) == "v2");
-}
-
-TEST_CASE("the preview header reaches the canary at 0% and stable at 100%",
-          "[lua_e2e]") {
-  REQUIRE_LUA();
-  Service svc;
-  RequireStartWithV1(
-      &svc, LuaOptions("[{weight: 1, pause: forever}, {weight: 100}]"));
-  CommandResult d = svc.Bgctl({"deploy", "--version", "v2"});
-  INFO(d.out << d.err);
-  REQUIRE(d.exit_code == 0);
-  REQUIRE(svc.Bgctl({"set-weight", "0"}).exit_code == 0);
-  for (int i = 0; i < 5; ++i) {
-    CHECK(VersionOf(svc.Get("/")) == "v1");
-    CHECK(VersionWith(svc.port(), {{"X-Canary", "always"}}) == "v2");
-  }
-  REQUIRE(svc.Bgctl({"set-weight", "100"}).exit_code == 0);
-  REQUIRE(Status(svc)["canary"]["weight"] == 100);
-  for (int i = 0; i < 5; ++i) {
-    CHECK(VersionOf(svc.Get("/")) == "v2");
-    CHECK(VersionWith(svc.port(), {{"X-Canary", "never"}}) == "v1");
-  }
 }
 
 TEST_CASE(

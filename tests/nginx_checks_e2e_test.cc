@@ -10,6 +10,7 @@
 
 #include "controller/upstream_file.h"
 #include "tests/support/e2e.h"
+#include "tests/support/http_backend.h"
 #include "tests/support/load.h"
 #include "tests/support/require.h"
 #include "tests/support/service.h"
@@ -246,15 +247,41 @@ TEST_CASE(
             "/usr/lib/nginx/modules/ngx_http_lua_module.so;\" at the top of " +
             conf_path + ")\nbgctl: " + at(good, "http {") +
             "nginx.switch is lua but the http block has no "
-            "\"lua_shared_dict bgctl 1m;\"\n");
+            "\"lua_shared_dict bgctl 1m;\"\nbgctl: " +
+            at(good, "http {") +
+            "nginx.switch is lua but no server listening on port " +
+            std::to_string(svc.port()) +
+            " has the control location of nginx.lua.control_url "
+            "http://127.0.0.1:" +
+            std::to_string(svc.port()) +
+            "/__bgctl/split (\"location = /__bgctl/split { allow 127.0.0.1; "
+            "deny all; content_by_lua_block { require(\"bgctl\").control() "
+            "} }\")\n");
     std::string lua =
         "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
         "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n" +
-        Replace(good, "    include upstream.conf;\n",
-                "    include upstream.conf;\n    lua_shared_dict bgctl 1m;\n");
+        Replace(Replace(good, "    include upstream.conf;\n",
+                        "    include upstream.conf;\n"
+                        "    lua_shared_dict bgctl 1m;\n"
+                        "    lua_package_path \"" +
+                            std::string(BGCTL_SOURCE_DIR) +
+                            "/nginx/lua/?.lua;;\";\n"),
+                "        location / {\n",
+                "        location = /__bgctl/split { allow 127.0.0.1; deny "
+                "all; content_by_lua_block { require(\"bgctl\").control() } "
+                "}\n        location / {\n");
+    // validate asks the running nginx's control location: it runs this.
+    REQUIRE(WriteWholeFile(conf_path, lua));
+    REQUIRE(RunCommand(svc.nginx().reload_command(), 20000).exit_code == 0);
+    REQUIRE(WaitFor(
+        [&] { return Fetch(svc.port(), "/__bgctl/split").status == 409; },
+        5000));
     CommandResult r2 = validate(lua, config);
     INFO(r2.out << r2.err);
     CHECK(r2.exit_code == 0);
+    // The loaded file is the reload switch's: validate says what comes.
+    CHECK(r2.out.find("was not written for the lua switch") !=
+          std::string::npos);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "tests/support/e2e.h"
+#include "tests/support/nginx_fixture.h"
 #include "tests/support/skip.h"
 #include "tests/support/test_hosts.h"
 
@@ -35,6 +36,15 @@ inline void RequireStartWithV1(Service* svc,
     const bool booted = (hosts).Boot(&boot_err);                 \
     INFO(boot_err);                                              \
     REQUIRE(booted);                                             \
+  } while (false)
+
+// In a TEST_CASE body: skips it, saying why, where nginx's Lua module is
+// not installed (NginxFixture::LuaAvailable).
+#define REQUIRE_LUA()                                         \
+  do {                                                        \
+    std::string why_;                                         \
+    if (!::bgctl::testing::NginxFixture::LuaAvailable(&why_)) \
+      BGCTL_SKIP(why_);                                       \
   } while (false)
 
 #endif  // BGCTL_TESTS_SUPPORT_REQUIRE_H_
