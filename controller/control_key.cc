@@ -92,20 +92,31 @@ bool LoadOrCreateControlKey(FileSystem* fs, const std::string& state_dir,
   return LoadControlKey(fs, state_dir, key, err);
 }
 
-bool CreateControlKey(FileSystem* fs, const std::string& state_dir,
-                      ControlKey* key, std::string* err) {
+bool NewControlKey(ControlKey* key, std::string* err) {
   unsigned char bytes[kKeyBytes];
   std::string why;
   if (!RandomBytes(bytes, sizeof(bytes), &why)) {
     *err = "cannot make a control key: " + why;
     return false;
   }
-  ControlKey made = ControlKeyOf(Hex(bytes, sizeof(bytes)));
+  *key = ControlKeyOf(Hex(bytes, sizeof(bytes)));
+  return true;
+}
+
+bool WriteControlKey(FileSystem* fs, const std::string& state_dir,
+                     const ControlKey& key, std::string* err) {
   const std::string path = ControlKeyPath(state_dir);
-  if (!fs->WriteFileAtomic(path, made.key + "\n", &why, 0600)) {
-    *err = "control key " + path + ": " + why;
+  std::string why;
+  if (fs->WriteFileAtomic(path, key.key + "\n", &why, 0600)) return true;
+  *err = "control key " + path + ": " + why;
+  return false;
+}
+
+bool CreateControlKey(FileSystem* fs, const std::string& state_dir,
+                      ControlKey* key, std::string* err) {
+  ControlKey made;
+  if (!NewControlKey(&made, err) || !WriteControlKey(fs, state_dir, made, err))
     return false;
-  }
   *key = made;
   return true;
 }

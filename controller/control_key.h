@@ -43,6 +43,13 @@ bool LoadOrCreateControlKey(FileSystem* fs, const std::string& state_dir,
 bool CreateControlKey(FileSystem* fs, const std::string& state_dir,
                       ControlKey* key, std::string* err);
 
+// The two halves of CreateControlKey, for `bgctl init`, which renders the
+// upstream file with a key before it writes anything: a new random key in
+// memory, and `key` written to state_dir/control.key (atomically, 0600).
+bool NewControlKey(ControlKey* key, std::string* err);
+bool WriteControlKey(FileSystem* fs, const std::string& state_dir,
+                     const ControlKey& key, std::string* err);
+
 // The key for a key text (64 hex digits), e.g. in tests.
 ControlKey ControlKeyOf(const std::string& key);
 

@@ -242,8 +242,8 @@ void AddAdvice(const Adoption& a, bool has_current, InitPlan* plan) {
 // The files of the plan. kUsage when the flags make a bgctl.yaml that does
 // not load (e.g. a bad --health-path): refused here, not after writing.
 InitOutcome PlanFiles(const InitOptions& o, const Adoption& a, const Layout& l,
-                      const std::string& listen_host, int port,
-                      const std::vector<UpstreamServer>& current,
+                      const InitHost& host, const std::string& listen_host,
+                      int port, const std::vector<UpstreamServer>& current,
                       const std::vector<std::string>& targets, InitPlan* plan,
                       std::string* err) {
   const InitYaml yaml{plan->switch_name,
@@ -265,9 +265,9 @@ InitOutcome PlanFiles(const InitOptions& o, const Adoption& a, const Layout& l,
   if (a.lua)
     plan->files.push_back(
         {targets[3], InitLuaText(o.lua_dir, PackagePath(a.c) == nullptr)});
-  // The upstream file as the configured switch renders it (the lua
-  // switch's control key, once merged, goes in through InitUpstreamText).
-  plan->files.push_back({targets[4], InitUpstreamText(config, current)});
+  // The upstream file as the configured switch renders it.
+  plan->files.push_back(
+      {targets[4], InitUpstreamText(config, current, host.control_key)});
   return InitOutcome::kOk;
 }
 
@@ -285,6 +285,16 @@ InitHost LookAround(const InitOptions& o, Env env, SocketInspector* sockets) {
       host.busy_ports.push_back(port);
   }
   return host;
+}
+
+// The control key a lua upstream file of `state_dir` must carry: the one
+// there (a service set up again keeps its key), or a new one.
+bool FindControlKey(FileSystem* fs, const std::string& state_dir,
+                    InitHost* host, std::string* err) {
+  if (fs->Exists(ControlKeyPath(state_dir)))
+    return LoadControlKey(fs, state_dir, &host->control_key, err);
+  host->control_key_new = true;
+  return NewControlKey(&host->control_key, err);
 }
 
 }  // namespace
@@ -326,7 +336,7 @@ InitOutcome PlanInit(const InitOptions& o, const std::vector<NginxFile>& dump,
   plan->nginx_test = Join(NginxWith(o.nginx, {"-t"}));
   plan->nginx_reload = Join(NginxWith(o.nginx, {"-s", "reload"}));
   const InitOutcome r =
-      PlanFiles(o, a, l, listen_host, port, current, targets, plan, err);
+      PlanFiles(o, a, l, host, listen_host, port, current, targets, plan, err);
   if (r != InitOutcome::kOk) return r;
   plan->edits = Edits(o, *plan, a);
   AddAdvice(a, !current.empty(), plan);
@@ -348,13 +358,19 @@ InitOutcome RunInit(const InitOptions& o, Env env, SocketInspector* sockets,
   std::vector<NginxFile> dump;
   if (!DumpNginxConf(env.processes, NginxWith(o.nginx, {"-t"}), "", &dump, err))
     return InitOutcome::kFailed;
-  InitOutcome r = PlanInit(o, dump, LookAround(o, env, sockets), plan, err);
+  InitHost host = LookAround(o, env, sockets);
+  if (!FindControlKey(env.fs, LayoutOf(o).state_dir, &host, err))
+    return InitOutcome::kFailed;
+  InitOutcome r = PlanInit(o, dump, host, plan, err);
   if (r != InitOutcome::kOk) return r;
   const std::string log_dir =
       plan->access_log.substr(0, plan->access_log.rfind('/'));
   if (!env.fs->MakeDirs(plan->dir + "/nginx", 0755, err) ||
       !env.fs->MakeDirs(plan->state_dir, 0700, err) ||
       (!log_dir.empty() && !env.fs->MakeDirs(log_dir, 0755, err)))
+    return InitOutcome::kFailed;
+  if (plan->switch_name == "lua" && host.control_key_new &&
+      !WriteControlKey(env.fs, plan->state_dir, host.control_key, err))
     return InitOutcome::kFailed;
   for (const NginxFile& f : plan->files)
     if (!env.fs->WriteFileAtomic(f.path, f.text, err, 0644))

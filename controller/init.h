@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/control_key.h"
 #include "controller/env.h"
 #include "controller/nginx_conf.h"
 #include "controller/sockets.h"
@@ -71,6 +72,11 @@ struct InitOptions {
 struct InitHost {
   bool lua_module_installed = false;  // modules_dir has NDK and the module
   std::vector<int> busy_ports;        // slot ports something listens on
+  // The lua switch's control key (control_key.h): the one in the state
+  // folder, or a new one (control_key_new) that RunInit writes there with
+  // the other files. The lua upstream file carries its hash.
+  ControlKey control_key;
+  bool control_key_new = false;
 };
 
 // Lines a user adds inside one block of their nginx configuration, or one

@@ -123,16 +123,14 @@ std::string InitLuaText(const std::string& lua_dir, bool package_path) {
 }
 
 std::string InitUpstreamText(const Config& c,
-                             const std::vector<UpstreamServer>& current) {
+                             const std::vector<UpstreamServer>& current,
+                             const ControlKey& key) {
   const NginxConfig& n = c.nginx;
   if (n.switch_kind == SwitchKind::kLua) {
     if (current.empty())
       return RenderLuaPlaceholderUpstream(n.upstream_name, c.blue_port);
-    TrafficSplit split;
-    for (const UpstreamServer& s : current)
-      split.stable.push_back({s.host, s.port});
-    return RenderLuaUpstream(n.upstream_name, split, n.lua,
-                             n.upstream_keepalive);
+    return RenderLuaServersUpstream(n.upstream_name, current, 0, key,
+                                    ServiceEndpoints(c), n.upstream_keepalive);
   }
   if (current.empty())
     return RenderPlaceholderUpstream(n.upstream_name, c.blue_port);

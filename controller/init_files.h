@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "controller/config.h"
+#include "controller/control_key.h"
 #include "controller/init.h"
 #include "controller/upstream_file.h"
 
@@ -45,11 +46,13 @@ std::string InitProbeText(const std::string& listen_host, bool lua);
 std::string InitLuaText(const std::string& lua_dir, bool package_path);
 
 // The upstream file before the first deploy, rendered as the configured
-// switch renders it (RenderUpstream, or RenderLuaUpstream for the lua
-// switch), generation 0: `current` (the backend that serves now) takes all
-// traffic; with no current server, the switch's placeholder.
+// switch renders it, generation 0: `current` (the backend that serves now)
+// takes all traffic; with no current server, the switch's placeholder. The
+// lua switch's file (RenderLuaServersUpstream: the server lines, no split)
+// carries `key`'s hash, so the first deploy pushes without a reload.
 std::string InitUpstreamText(const Config& config,
-                             const std::vector<UpstreamServer>& current);
+                             const std::vector<UpstreamServer>& current,
+                             const ControlKey& key);
 
 }  // namespace bgctl
 

@@ -220,18 +220,19 @@ TEST_CASE("the README section bgctl.yaml points to exists in the README",
 
 TEST_CASE(
     "where nginx loads the Lua module (Debian's modules-enabled) init "
-    "writes switch lua, the lua snippets and the lua upstream file, and "
-    "no load_module line",
+    "writes switch lua, the lua snippets and the lua upstream file with the "
+    "control key's hash, and no load_module line",
     "[init]") {
   std::vector<NginxFile> dump = Dump();
   dump[0].text =
       "load_module modules/ndk_http_module.so;\n"
       "load_module modules/ngx_http_lua_module.so;\n" +
       std::string(kMain);
+  InitHost host;
+  host.control_key = ControlKeyOf(std::string(64, 'a'));
   InitPlan plan;
   std::string err;
-  REQUIRE(PlanInit(Options(), dump, InitHost(), &plan, &err) ==
-          InitOutcome::kOk);
+  REQUIRE(PlanInit(Options(), dump, host, &plan, &err) == InitOutcome::kOk);
   CHECK(plan.switch_name == "lua");
   CHECK(plan.warnings.empty());
   Config config;
@@ -248,10 +249,11 @@ TEST_CASE(
                              "127.0.0.1;\n    deny all;\n") &&
                  Catch::Contains("    content_by_lua_block { "
                                  "require(\"bgctl\").control() }\n}\n"));
-  TrafficSplit split;
-  split.stable = {{"127.0.0.1", 3000}};
   CHECK(plan.files[4].text ==
-        RenderLuaUpstream("app_backend", split, config.nginx.lua));
+        RenderLuaServersUpstream("app_backend", {{3000, 100, "127.0.0.1"}}, 0,
+                                 host.control_key, ServiceEndpoints(config)));
+  CHECK_THAT(plan.files[4].text,
+             Catch::Contains("key=" + Sha1Hex(std::string(64, 'a'))));
   REQUIRE(plan.edits.size() == 3);
   CHECK(plan.edits[0].block == "http");
   CHECK(plan.edits[0].add.back() ==
